@@ -1,0 +1,37 @@
+# Two commands for a fresh machine:  make demo  (the main job end to end)  and  make test.
+# Setup is idempotent: it reinstalls only when pyproject.toml changes.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup system test lint demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[train,dev]'
+	touch $(STAMP)
+
+# Servers and browser used by the scale-out and web-report tests (redis-server, chromium).
+system:
+	./scripts/install-system.sh
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+test: setup system lint
+	$(VENV)/bin/pytest
+
+demo: setup
+	$(VENV)/bin/customlabels demo --out demo-output
+
+bench: setup
+	$(PY) bench/train_quality.py
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the system programs the tests drive for real: redis-server (Celery broker),
+# chromium (headless rendering of the HTML reports). Idempotent; needs root (or sudo) only
+# when something is missing.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing ${need[*]} (apt-get)"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null

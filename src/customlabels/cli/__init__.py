@@ -1,0 +1,1 @@
+"""The command line (top layer: nothing imports it)."""

@@ -1,0 +1,27 @@
+"""The pure core: boxes, annotations, datasets and detections (stdlib + numpy only)."""
+
+from customlabels.core.boxes import (
+    clip_xyxy,
+    box_area,
+    ltwh_to_xyxy,
+    xywh_norm_to_xyxy,
+    xyxy_to_ltwh,
+    xyxy_to_ltwh_norm,
+    xyxy_to_xywh_norm,
+)
+from customlabels.core.dataset import Dataset, ImageRecord, LabelMap
+from customlabels.core.detections import Detections
+
+__all__ = [
+    "Dataset",
+    "Detections",
+    "ImageRecord",
+    "LabelMap",
+    "box_area",
+    "clip_xyxy",
+    "ltwh_to_xyxy",
+    "xywh_norm_to_xyxy",
+    "xyxy_to_ltwh",
+    "xyxy_to_ltwh_norm",
+    "xyxy_to_xywh_norm",
+]

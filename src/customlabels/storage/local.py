@@ -1,0 +1,88 @@
+"""A local folder served as a bucket: ``ROOT/<key>``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from customlabels.errors import InvalidS3ObjectError
+from customlabels.io.paths import safe_join
+from customlabels.storage.base import ObjectInfo, register_store
+
+__all__ = ["LocalStore"]
+
+
+class LocalStore:
+    """Objects are files under ``root``; keys never escape it (see :func:`safe_join`)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.name = self.root.name
+
+    def path(self, key: str) -> Path:
+        return safe_join(self.root, key)
+
+    def get(self, key: str) -> bytes:
+        path = self.path(key)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise InvalidS3ObjectError(f"{self.url(key)}: cannot read ({exc.strerror or exc})") from None
+
+    def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # temporary name in the same folder, then rename: readers never see half a file
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def head(self, key: str, with_etag: bool = False) -> ObjectInfo | None:
+        path = self.path(key)
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        if not path.is_file():
+            return None
+        etag = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest() if with_etag else None
+        return ObjectInfo(key=key, size=st.st_size, last_modified=st.st_mtime, etag=etag)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        root = self.root.resolve()
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for fname in sorted(filenames):
+                full = Path(dirpath, fname)
+                key = full.relative_to(root).as_posix()
+                if not key.startswith(prefix) or fname.startswith(".tmp-"):
+                    continue
+                try:
+                    st = full.stat()
+                except OSError:
+                    continue  # removed while listing
+                yield ObjectInfo(key=key, size=st.st_size, last_modified=st.st_mtime)
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def url(self, key: str) -> str:
+        return f"file://{self.root.resolve() / key}"
+
+
+def _open_local(rest: str, **_: Any) -> LocalStore:
+    return LocalStore(Path(rest))
+
+
+register_store("file", _open_local)
