@@ -1,8 +1,8 @@
 """The pure core: boxes, annotations, datasets and detections (stdlib + numpy only)."""
 
 from customlabels.core.boxes import (
-    clip_xyxy,
     box_area,
+    clip_xyxy,
     ltwh_to_xyxy,
     xywh_norm_to_xyxy,
     xyxy_to_ltwh,

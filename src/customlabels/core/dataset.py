@@ -25,14 +25,14 @@ from customlabels.core.boxes import FloatArray, as_boxes
 __all__ = ["Dataset", "ImageRecord", "LabelMap", "Split", "Task"]
 
 
-class Task(str, enum.Enum):
+class Task(enum.StrEnum):
     """What a dataset (or a model) is for, named as the service names its use cases."""
 
     OBJECT_LOCALIZATION = "OBJECT_LOCALIZATION"
     IMAGE_LEVEL_LABELS = "IMAGE_LEVEL_LABELS"
 
 
-class Split(str, enum.Enum):
+class Split(enum.StrEnum):
     TRAIN = "train"
     VALIDATION = "validation"
     TEST = "test"

@@ -46,8 +46,7 @@ class Detections:
                 )
         if len(self.class_ids) != len(self.scores):
             raise ValueError(
-                f"expected one class id per score, got {len(self.class_ids)} and "
-                f"{len(self.scores)}"
+                f"expected one class id per score, got {len(self.class_ids)} and {len(self.scores)}"
             )
 
     @classmethod
@@ -66,7 +65,9 @@ class Detections:
         order = np.argsort(-self.scores, kind="stable")
         return self[order]
 
-    def __getitem__(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_] | slice) -> Detections:
+    def __getitem__(
+        self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_] | slice
+    ) -> Detections:
         return Detections(
             scores=self.scores[index],
             class_ids=self.class_ids[index],

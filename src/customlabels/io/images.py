@@ -98,12 +98,16 @@ def _oriented_size(img: Image.Image) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
-def read_size_wh(data: bytes, name: str = "image", limits: ImageLimits = DEFAULT_LIMITS) -> tuple[int, int]:
+def read_size_wh(
+    data: bytes, name: str = "image", limits: ImageLimits = DEFAULT_LIMITS
+) -> tuple[int, int]:
     """``(width, height)`` after EXIF orientation, from the header only (no pixel decoding)."""
     return _oriented_size(_open(data, name, limits))
 
 
-def decode_image(data: bytes, name: str = "image", limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
+def decode_image(
+    data: bytes, name: str = "image", limits: ImageLimits = DEFAULT_LIMITS
+) -> Image.Image:
     """Decode to an RGB image with EXIF orientation applied.
 
     Raises:

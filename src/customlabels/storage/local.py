@@ -31,7 +31,9 @@ class LocalStore:
         try:
             return path.read_bytes()
         except OSError as exc:
-            raise InvalidS3ObjectError(f"{self.url(key)}: cannot read ({exc.strerror or exc})") from None
+            raise InvalidS3ObjectError(
+                f"{self.url(key)}: cannot read ({exc.strerror or exc})"
+            ) from None
 
     def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
         path = self.path(key)
@@ -56,23 +58,27 @@ class LocalStore:
             return None
         if not path.is_file():
             return None
-        etag = hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest() if with_etag else None
+        etag = (
+            hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest() if with_etag else None
+        )
         return ObjectInfo(key=key, size=st.st_size, last_modified=st.st_mtime, etag=etag)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` in key order, as S3 lists them (temporary files skipped)."""
         root = self.root.resolve()
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for fname in sorted(filenames):
+        keys: list[tuple[str, Path]] = []
+        for dirpath, _dirnames, filenames in os.walk(root):
+            for fname in filenames:
                 full = Path(dirpath, fname)
                 key = full.relative_to(root).as_posix()
-                if not key.startswith(prefix) or fname.startswith(".tmp-"):
-                    continue
-                try:
-                    st = full.stat()
-                except OSError:
-                    continue  # removed while listing
-                yield ObjectInfo(key=key, size=st.st_size, last_modified=st.st_mtime)
+                if key.startswith(prefix) and not fname.startswith(".tmp-"):
+                    keys.append((key, full))
+        for key, full in sorted(keys):
+            try:
+                st = full.stat()
+            except OSError:
+                continue  # removed while listing
+            yield ObjectInfo(key=key, size=st.st_size, last_modified=st.st_mtime)
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
