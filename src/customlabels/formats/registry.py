@@ -1,0 +1,83 @@
+"""The format registry: every dataset format is a named ``load``/``save`` pair.
+
+Formats register themselves on import (``customlabels.formats`` imports them all); callers use
+:func:`load` and :func:`save` with the format's name, never an if/elif over formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from customlabels.core.dataset import Dataset
+from customlabels.errors import InvalidParameterError
+
+__all__ = ["DatasetFormat", "available_formats", "get_format", "load", "register_format", "save"]
+
+Loader = Callable[..., Dataset]
+Saver = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """A registered format.
+
+    Attributes:
+        name: registry key (``groundtruth``, ``coco``, ...).
+        load: ``load(path, **options) -> Dataset``.
+        save: ``save(dataset, path, **options)``, or ``None`` when the format is read-only.
+        description: one line for ``--help``.
+        suffixes: file suffixes that suggest the format (for guessing), empty for folders.
+    """
+
+    name: str
+    load: Loader
+    save: Saver | None
+    description: str
+    suffixes: tuple[str, ...] = ()
+
+
+_FORMATS: dict[str, DatasetFormat] = {}
+
+
+def register_format(
+    name: str,
+    load: Loader,
+    save: Saver | None,
+    description: str,
+    suffixes: tuple[str, ...] = (),
+) -> None:
+    """Add a format under ``name`` (re-registering a name replaces it)."""
+    _FORMATS[name] = DatasetFormat(name, load, save, description, suffixes)
+
+
+def available_formats(writable: bool = False) -> list[str]:
+    """Registered names, sorted; only those with a writer when ``writable``."""
+    return sorted(n for n, f in _FORMATS.items() if not writable or f.save is not None)
+
+
+def get_format(name: str) -> DatasetFormat:
+    try:
+        return _FORMATS[name]
+    except KeyError:
+        raise InvalidParameterError(
+            f"unknown dataset format {name!r}; expected one of {available_formats()}"
+        ) from None
+
+
+def load(fmt: str, path: Path | str, **options: Any) -> Dataset:
+    """Load the dataset at ``path`` written in format ``fmt``."""
+    return get_format(fmt).load(Path(path), **options)
+
+
+def save(fmt: str, dataset: Dataset, path: Path | str, **options: Any) -> None:
+    """Write ``dataset`` at ``path`` in format ``fmt``."""
+    spec = get_format(fmt)
+    if spec.save is None:
+        raise InvalidParameterError(
+            f"format {fmt!r} can be read but not written; expected one of "
+            f"{available_formats(writable=True)}"
+        )
+    spec.save(dataset, Path(path), **options)

@@ -1,0 +1,161 @@
+"""Problems found while reading a dataset, named with the service's error codes.
+
+Every importer writes what it finds into a :class:`ValidationReport` instead of raising, so one
+bad line never hides the others: a line-level error makes the line invalid (it is skipped), a
+box-level error drops that box and keeps the line, a warning keeps everything.
+
+Line numbers are 1-based (as an editor shows them); the service-shaped summary's
+``error_json_line_indices`` are 0-based, as the service writes them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from customlabels.core.dataset import Task
+
+__all__ = ["MAX_INVALID_FRACTION", "Issue", "Severity", "ValidationReport"]
+
+# Over this fraction of invalid lines the service fails the import (blank lines count).
+MAX_INVALID_FRACTION = 0.20
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem.
+
+    Attributes:
+        code: the service's code (``ERROR_INVALID_BOUNDING_BOX``, ...) or one of ours
+            (documented in ``docs/datasets.md``).
+        message: plain English, naming what was expected and what was found.
+        line: 1-based line (or record) number in the source; ``None`` for the whole manifest.
+        field: the field at fault, e.g. ``bee-labels.annotations[3].width``.
+        severity: an error drops what it is about (line, box or dataset); a warning keeps it.
+        source: the file the problem is in.
+    """
+
+    code: str
+    message: str
+    line: int | None = None
+    field: str | None = None
+    severity: Severity = Severity.ERROR
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.line is not None:
+            out["line"] = self.line
+        if self.field is not None:
+            out["field"] = self.field
+        out["severity"] = str(self.severity)
+        return out
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        fld = f"{self.field}: " if self.field else ""
+        return f"{where}{fld}{self.code}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """What an importer or the validator found in one source.
+
+    Attributes:
+        source: the manifest (or annotation file/folder) it is about.
+        use_case: detection or classification, once known.
+        total_lines: lines read, blank lines included.
+        invalid_lines: 1-based numbers of lines skipped because of an error.
+        ignored_lines: 1-based numbers of lines the service would ignore (no annotations).
+        issues: every problem in the order found.
+    """
+
+    source: str = ""
+    use_case: Task | None = None
+    total_lines: int = 0
+    invalid_lines: set[int] = field(default_factory=set)
+    ignored_lines: set[int] = field(default_factory=set)
+    issues: list[Issue] = field(default_factory=list)
+
+    # -- recording -------------------------------------------------------------------------
+    def line_error(self, line: int, code: str, message: str, field: str | None = None) -> None:
+        """An error that makes ``line`` invalid: the whole line is skipped."""
+        self.invalid_lines.add(line)
+        self.issues.append(Issue(code, message, line, field, Severity.ERROR, self.source))
+
+    def item_error(
+        self, line: int | None, code: str, message: str, field: str | None = None
+    ) -> None:
+        """An error about one box or label: that item is dropped, the line stays."""
+        self.issues.append(Issue(code, message, line, field, Severity.ERROR, self.source))
+
+    def warning(self, line: int | None, code: str, message: str, field: str | None = None) -> None:
+        """Reported, nothing dropped."""
+        self.issues.append(Issue(code, message, line, field, Severity.WARNING, self.source))
+
+    def manifest_error(self, code: str, message: str) -> None:
+        """An error about the whole manifest: the dataset is not usable."""
+        self.issues.append(Issue(code, message, None, None, Severity.ERROR, self.source))
+
+    def mark_invalid(self, line: int) -> None:
+        """Make ``line`` invalid after its errors were recorded as item errors."""
+        self.invalid_lines.add(line)
+
+    def ignore_line(self, line: int) -> None:
+        self.ignored_lines.add(line)
+
+    def merge(self, other: ValidationReport) -> None:
+        """Append ``other``'s issues (e.g. a test manifest's) to this report."""
+        self.issues.extend(other.issues)
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.WARNING]
+
+    @property
+    def manifest_errors(self) -> list[Issue]:
+        return [i for i in self.errors if i.line is None]
+
+    @property
+    def valid_lines(self) -> int:
+        return self.total_lines - len(self.invalid_lines)
+
+    @property
+    def invalid_fraction(self) -> float:
+        return len(self.invalid_lines) / self.total_lines if self.total_lines else 0.0
+
+    @property
+    def usable(self) -> bool:
+        """True when training may go on: no manifest-level error."""
+        return not self.manifest_errors
+
+    def codes(self, severity: Severity | None = None) -> Counter[str]:
+        """How many times each code occurs (optionally of one severity)."""
+        return Counter(i.code for i in self.issues if severity is None or i.severity == severity)
+
+    def summary(self) -> dict[str, Any]:
+        """The service's manifest summary shape (``statistics`` and ``errors``)."""
+        return {
+            "version": 1,
+            "statistics": {
+                "use_case": str(self.use_case) if self.use_case else None,
+                "total_json_lines": self.total_lines,
+                "valid_json_lines": self.valid_lines,
+                "invalid_json_lines": len(self.invalid_lines),
+                "ignored_json_lines": len(self.ignored_lines),
+                "error_json_line_indices": sorted(n - 1 for n in self.invalid_lines),
+            },
+            "errors": [{"code": i.code, "message": i.message} for i in self.manifest_errors],
+        }
