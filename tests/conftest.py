@@ -33,3 +33,22 @@ def bccd_manifest(datasets_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def bee_crops_manifest(datasets_dir: Path) -> Path:
     return datasets_dir / "bee-crops" / "output.manifest"
+
+
+@pytest.fixture(scope="session")
+def bccd_buckets(tmp_path_factory: pytest.TempPathFactory, bccd_manifest: Path) -> Path:
+    """A ``--buckets`` folder holding bucket ``bccd-demo``: 12 real BCCD images (copied) and
+    their Ground Truth manifest at ``manifests/train.manifest`` (service area)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("buckets")
+    bucket = root / "bccd-demo"
+    lines = [line for line in bccd_manifest.read_text().splitlines() if line.strip()][:12]
+    for line in lines:
+        key = line.split('"source-ref": "s3://bccd-demo/', 1)[1].split('"', 1)[0]
+        (bucket / key).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bccd_manifest.parent / key, bucket / key)
+    (bucket / "manifests").mkdir()
+    (bucket / "manifests" / "train.manifest").write_text("\n".join(lines) + "\n")
+    (root / "models-out").mkdir()
+    return root
