@@ -75,6 +75,7 @@ class _Line:
     detection_attrs: list[str] = field(default_factory=list)
     classification_attrs: list[str] = field(default_factory=list)
     raw_annotations: int = 0
+    merged_lines: list[int] = field(default_factory=list)
 
 
 class _Parser:
@@ -474,6 +475,7 @@ def parse_ground_truth(
         first.detection_attrs += [a for a in line.detection_attrs if a not in first.detection_attrs]
         first.classification_attrs += line.classification_attrs
         first.size_wh = first.size_wh or line.size_wh
+        first.merged_lines.append(line.number)
 
     used = {n for p in merged for n in p.box_names} | {n for p in merged for n in p.image_names}
     labels = LabelMap(n for n in parser.label_order if n in used)
@@ -483,6 +485,7 @@ def parse_ground_truth(
             "groundtruth": {
                 "detection_attrs": p.detection_attrs,
                 "classification_attrs": p.classification_attrs,
+                "lines": [p.number, *p.merged_lines],
             }
         }
         if p.detection_attrs:
