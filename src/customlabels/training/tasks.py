@@ -1,0 +1,283 @@
+"""What the training loop trains: one adapter per task (detector, classifier), in a registry.
+
+An adapter owns the trainable module, draws a batch from its feature cache and returns the
+losses, evaluates on the validation split, and builds the full module that is exported to ONNX.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from customlabels.core.dataset import ImageRecord
+from customlabels.core.detections import Detections
+from customlabels.evaluation.metrics import classification_metrics, detection_metrics
+from customlabels.inference.decode import FcosDecodeParams, decode_classifier, decode_fcos
+from customlabels.inference.model_card import InputSpec
+from customlabels.inference.preprocess import Letterbox
+from customlabels.training.backbone import Backbone
+from customlabels.training.config import TrainConfig
+from customlabels.training.detector import FCOSCriterion, FCOSDetector, FCOSNeckHead
+from customlabels.training.views import CachedView, repeat_factors, sample_crops
+
+__all__ = ["TASKS", "Evaluation", "TaskAdapter", "selection_score"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Evaluation:
+    """Validation result: ``score`` drives model selection (higher is better)."""
+
+    score: float
+    summary: dict[str, Any]
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+
+def selection_score(per_label: dict[str, Any], key: str = "ap50") -> float:
+    """Mean of a per-label metric weighted by each label's ground-truth count.
+
+    A plain mean over labels lets a label with two validation boxes swing the choice of
+    checkpoint; weighting by instances keeps the choice stable (labels without GT count 0).
+    """
+    total = sum(m.num_gt for m in per_label.values())
+    if total == 0:
+        return 0.0
+    return float(
+        sum(
+            m.num_gt * (0.0 if np.isnan(getattr(m, key)) else getattr(m, key))
+            for m in per_label.values()
+        )
+        / total
+    )
+
+
+class TaskAdapter(Protocol):
+    module: nn.Module
+
+    def losses(self, rng: np.random.Generator) -> dict[str, torch.Tensor]: ...
+
+    def evaluate(self) -> Evaluation: ...
+
+    def export_module(self) -> nn.Module: ...
+
+    def head_card(self) -> dict[str, Any]: ...
+
+
+class DetectorTask:
+    """FPN + FCOS head trained on crops of cached backbone features."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        backbone: Backbone,
+        labels: list[str],
+        views: list[CachedView],
+        train_records: Sequence[ImageRecord],
+        val_records: Sequence[ImageRecord],
+        val_feats: list[tuple[list[torch.Tensor], Letterbox]],
+        spec: InputSpec,
+        device: torch.device,
+    ) -> None:
+        self.config = config
+        self.backbone = backbone
+        self.labels = labels
+        self.views = views
+        self.val_records = list(val_records)
+        self.val_feats = val_feats
+        self.spec = spec
+        self.device = device
+        m = config.model
+        self.module = FCOSNeckHead(
+            backbone.spec.channels, len(labels), m.fpn_channels, m.head_convs
+        )
+        self.module.to(device)
+        self.criterion = FCOSCriterion(self.module, backbone.spec.strides, m.center_sampling_radius)
+        rf = repeat_factors(train_records, len(labels), config.augment.repeat_threshold)
+        self.weights = np.array([rf[v.image_index] for v in views], dtype=np.float64)
+        e = config.eval
+        self.decode = FcosDecodeParams(
+            strides=backbone.spec.strides,
+            anchor_sizes=backbone.spec.strides,
+            score_threshold=e.score_threshold,
+            topk_per_level=e.topk_per_level,
+            nms_iou=e.nms_iou,
+            max_detections=e.max_detections,
+        )
+
+    def losses(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        c = self.config
+        crop = sample_crops(
+            self.views, self.weights, c.optim.batch_size, c.input.crop, c.augment, rng
+        )
+        feats = [f.to(self.device) for f in crop.feats]
+        targets = [{k: v.to(self.device) for k, v in t.items()} for t in crop.targets]
+        out = self.module(feats)
+        return self.criterion(out, targets, crop.size_hw, feats)
+
+    @torch.no_grad()
+    def predict_cached(self) -> list[Detections]:
+        self.module.eval()
+        preds = []
+        for feats, box in self.val_feats:
+            out = self.module([f[None].to(self.device).float() for f in feats])
+            h = feats[0].shape[-2] * self.backbone.spec.strides[0]
+            w = feats[0].shape[-1] * self.backbone.spec.strides[0]
+            boxes, scores, labels = decode_fcos(
+                out["cls_logits"][0].cpu().numpy(),
+                out["bbox_regression"][0].cpu().numpy(),
+                out["bbox_ctrness"][0].cpu().numpy(),
+                (h, w),
+                self.decode,
+            )
+            preds.append(Detections(scores=scores, class_ids=labels, boxes=box.to_original(boxes)))
+        self.module.train()
+        return preds
+
+    def evaluate(self) -> Evaluation:
+        preds = self.predict_cached()
+        metrics = detection_metrics(self.val_records, preds, self.labels)
+        return Evaluation(
+            score=selection_score(metrics.per_label),
+            summary=metrics.to_dict(),
+            thresholds=_thresholds(metrics.per_label),
+        )
+
+    def export_module(self) -> nn.Module:
+        return FCOSDetector(self.backbone, self.module)
+
+    def head_card(self) -> dict[str, Any]:
+        d = self.decode
+        return {
+            "type": "fcos",
+            "outputs": ["cls_logits", "bbox_regression", "centerness"],
+            "strides": list(d.strides),
+            "anchor_sizes": list(d.anchor_sizes),
+            "score_threshold": d.score_threshold,
+            "topk_per_level": d.topk_per_level,
+            "nms_iou": d.nms_iou,
+            "max_detections": d.max_detections,
+            "size_divisor": 32,
+        }
+
+
+def _thresholds(per_label: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for name, m in per_label.items():
+        t = m.best.threshold
+        # No validation instance of the label: no evidence, keep the neutral 0.5.
+        out[name] = float(t) if m.num_gt > 0 and np.isfinite(t) else 0.5
+    return out
+
+
+class ClassifierHead(nn.Module):
+    """Pooled backbone features ``(N, F)`` -> logits ``(N, K)`` (linear or one hidden layer)."""
+
+    def __init__(self, in_features: int, num_classes: int, hidden: int = 0) -> None:
+        super().__init__()
+        if hidden:
+            self.net: nn.Module = nn.Sequential(
+                nn.Dropout(0.2),
+                nn.Linear(in_features, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, num_classes),
+            )
+        else:
+            self.net = nn.Sequential(nn.Dropout(0.2), nn.Linear(in_features, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ClassifierModel(nn.Module):
+    """``images (N, 3, H, W)`` -> ``logits (N, K)``: what is exported for classification."""
+
+    def __init__(self, backbone: Backbone, head: ClassifierHead) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone.pooled(images))
+
+
+class ClassifierTask:
+    """A (multi-)label head trained on cached pooled features of augmented views."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        backbone: Backbone,
+        labels: list[str],
+        pooled: torch.Tensor,
+        targets: torch.Tensor,
+        weights: np.ndarray,
+        val_records: Sequence[ImageRecord],
+        val_pooled: torch.Tensor,
+        multi_label: bool,
+        device: torch.device,
+    ) -> None:
+        self.config = config
+        self.backbone = backbone
+        self.labels = labels
+        self.pooled = pooled  # (V, F) float32
+        self.targets = targets  # (V, K) float32 multi-hot
+        self.weights = weights
+        self.val_records = list(val_records)
+        self.val_pooled = val_pooled
+        self.multi_label = multi_label
+        self.device = device
+        self.module = ClassifierHead(
+            backbone.spec.pooled_channels, len(labels), config.model.classifier_hidden
+        ).to(device)
+
+    def losses(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        p = self.weights / self.weights.sum()
+        idx = torch.as_tensor(rng.choice(len(self.pooled), size=self.config.optim.batch_size, p=p))
+        x = self.pooled[idx].to(self.device)
+        y = self.targets[idx].to(self.device)
+        logits = self.module(x)
+        if self.multi_label:
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, y)
+        else:
+            loss = nn.functional.cross_entropy(logits, y.argmax(dim=1), label_smoothing=0.05)
+        return {"classification": loss}
+
+    @torch.no_grad()
+    def predict_cached(self) -> list[Detections]:
+        self.module.eval()
+        logits = self.module(self.val_pooled.to(self.device)).cpu().numpy()
+        self.module.train()
+        out = []
+        for row in logits:
+            scores = decode_classifier(row, self.multi_label)
+            out.append(Detections(scores=scores, class_ids=np.arange(len(scores)), boxes=None))
+        return out
+
+    def evaluate(self) -> Evaluation:
+        preds = self.predict_cached()
+        metrics = classification_metrics(
+            self.val_records, preds, self.labels, multi_label=self.multi_label
+        )
+        # Macro mean of best-F1 over labels, so rare labels matter for the choice of checkpoint.
+        f1s = [m.best.f1 for m in metrics.per_label.values() if m.num_gt > 0]
+        score = float(np.mean([0.0 if np.isnan(f) else f for f in f1s])) if f1s else 0.0
+        return Evaluation(score, metrics.to_dict(), _thresholds(metrics.per_label))
+
+    def export_module(self) -> nn.Module:
+        return ClassifierModel(self.backbone, self.module)
+
+    def head_card(self) -> dict[str, Any]:
+        return {"type": "classifier", "outputs": ["logits"]}
+
+
+TASKS: dict[str, Callable[..., Any]] = {
+    "detection": DetectorTask,
+    "classification": ClassifierTask,
+}

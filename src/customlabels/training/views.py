@@ -1,0 +1,322 @@
+"""Augmented views of the training images and their cached backbone features.
+
+The backbone is frozen, so its features are computed ONCE per augmented view (flip, colour,
+scale jitter with ``torchvision.transforms.v2`` on ``tv_tensors.BoundingBoxes``, ending in
+``SanitizeBoundingBoxes``) and kept in memory as float16; training then runs only FPN + head
+on crops of these cached maps, several times faster per step than running the backbone. A crop
+of a large view is "training on crops of a high-resolution image while detecting on the whole
+frame". Each view is made from a seed derived from ``(seed, image, view)``, so a resumed run
+rebuilds the same cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from customlabels.core.dataset import ImageRecord
+from customlabels.errors import DatasetError
+from customlabels.inference.model_card import InputSpec
+from customlabels.inference.preprocess import Letterbox, preprocess
+from customlabels.training.backbone import Backbone
+from customlabels.training.config import AugmentConfig, InputConfig
+
+__all__ = ["CachedView", "Crop", "build_views", "load_image", "sample_crops", "validation_features"]
+
+log = logging.getLogger(__name__)
+
+PAD_PIXEL = 127.0  # letterbox padding (0–255); normalizes to ≈ 0 with mean 127 / std 128
+
+
+@dataclass
+class CachedView:
+    """One augmented view: backbone features + boxes in the view's input pixels.
+
+    Attributes:
+        image_index: index of the source image in the training list.
+        feats: ``[C3, C4, C5]`` float16 ``(C, H/s, W/s)``.
+        size_hw: padded input size ``(H, W)``, multiples of 32.
+        boxes: float32 ``(M, 4)`` ``xyxy`` view pixels; labels: int64 ``(M,)``.
+    """
+
+    image_index: int
+    feats: list[torch.Tensor]
+    size_hw: tuple[int, int]
+    boxes: torch.Tensor
+    labels: torch.Tensor
+
+    @property
+    def nbytes(self) -> int:
+        return sum(f.numel() * f.element_size() for f in self.feats)
+
+
+@dataclass
+class Crop:
+    """A batch of crops: ``feats[l]`` ``(B, C, crop/s, crop/s)`` float32 and per-crop targets."""
+
+    feats: list[torch.Tensor]
+    targets: list[dict[str, torch.Tensor]]
+    size_hw: tuple[int, int]
+
+
+def load_image(record: ImageRecord, max_side: int | None = None) -> tuple[Image.Image, float]:
+    """Open a record's file as RGB; returns the image and its scale w.r.t. ``record.size_wh``.
+
+    JPEGs are decoded at a reduced size (``draft``) when ``max_side`` allows it: decoding a
+    1920-pixel frame at half size is ~3× faster and loses nothing we keep.
+    """
+    if record.path is None:
+        raise DatasetError(f"{record.ref}: no local file for this image")
+    try:
+        img: Image.Image = Image.open(record.path)
+        if max_side is not None and img.format == "JPEG":
+            w, h = img.size
+            factor = max_side / max(w, h)
+            if factor < 1:
+                img.draft("RGB", (math.ceil(w * factor), math.ceil(h * factor)))
+        img = ImageOps.exif_transpose(img) or img
+        img = img.convert("RGB")
+    except OSError as exc:
+        raise DatasetError(f"{record.path}: cannot decode image ({exc})") from None
+    ref_w = record.size_wh[0] if record.size_wh else img.size[0]
+    return img, img.size[0] / ref_w
+
+
+def _normalize(x: torch.Tensor) -> torch.Tensor:
+    return (x.float() - 127.0) / 128.0
+
+
+def _augment_pipeline(aug: AugmentConfig, out_hw: tuple[int, int]) -> v2.Compose:
+    ops: list[Callable[..., object]] = [v2.Resize(out_hw, antialias=True)]
+    if aug.hflip:
+        ops.append(v2.RandomHorizontalFlip(aug.hflip))
+    if aug.vflip:
+        ops.append(v2.RandomVerticalFlip(aug.vflip))
+    if aug.color:
+        c = aug.color
+        ops.append(v2.ColorJitter(brightness=c, contrast=c, saturation=c, hue=min(0.5, c / 4)))
+    ops.append(v2.SanitizeBoundingBoxes(min_size=2.0))
+    return v2.Compose(ops)
+
+
+def _pad_to(x: torch.Tensor, min_hw: tuple[int, int]) -> torch.Tensor:
+    """Pad ``(3, h, w)`` right/bottom to multiples of 32 and at least ``min_hw``."""
+    h, w = x.shape[-2:]
+    th = max(min_hw[0], math.ceil(h / 32) * 32)
+    tw = max(min_hw[1], math.ceil(w / 32) * 32)
+    out = x.new_full((3, th, tw), 0.0)
+    out[:, :h, :w] = x
+    return out
+
+
+@torch.no_grad()
+def _features(backbone: Backbone, x: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+    x = x[None].to(device).contiguous(memory_format=torch.channels_last)
+    return [f[0].to("cpu", torch.float16).contiguous() for f in backbone.features(x)]
+
+
+def build_views(
+    records: Sequence[ImageRecord],
+    backbone: Backbone,
+    inp: InputConfig,
+    aug: AugmentConfig,
+    seed: int,
+    views_per_image: int,
+    device: torch.device,
+    progress: Callable[[int], None] | None = None,
+) -> list[CachedView]:
+    """Compute ``views_per_image`` augmented views of every record (view 0: no augmentation).
+
+    The base scale letterboxes the image into ``inp.width × inp.height`` (the served input);
+    view ``v > 0`` multiplies it by a log-uniform factor in ``[scale_min, scale_max]``.
+    """
+    views: list[CachedView] = []
+    lo, hi = math.log(aug.scale_min), math.log(aug.scale_max)
+    for i, rec in enumerate(records):
+        ref_w, ref_h = rec.size_wh or (0, 0)
+        base = min(inp.width / ref_w, inp.height / ref_h) if ref_w and ref_h else 1.0
+        img, loaded_scale = load_image(
+            rec, max_side=int(max(inp.width, inp.height) * aug.scale_max)
+        )
+        pixels = tv_tensors.Image(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
+        boxes = tv_tensors.BoundingBoxes(
+            torch.as_tensor(rec.boxes * loaded_scale, dtype=torch.float32).reshape(-1, 4),
+            format="XYXY",
+            canvas_size=tuple(pixels.shape[-2:]),
+        )
+        labels = torch.as_tensor(rec.box_labels, dtype=torch.int64)
+        for v in range(views_per_image):
+            rng = np.random.default_rng([seed, i, v])
+            factor = 1.0 if v == 0 else math.exp(rng.uniform(lo, hi))
+            scale = base * factor / loaded_scale
+            out_hw = (max(1, round(img.size[1] * scale)), max(1, round(img.size[0] * scale)))
+            if v == 0:
+                pipeline = v2.Compose(
+                    [v2.Resize(out_hw, antialias=True), v2.SanitizeBoundingBoxes(min_size=2.0)]
+                )
+            else:
+                pipeline = _augment_pipeline(aug, out_hw)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(rng.integers(2**31)))
+                out_img, target = pipeline(pixels, {"boxes": boxes, "labels": labels})
+            out_boxes, out_labels = target["boxes"], target["labels"]
+            x = _pad_to(_normalize(out_img), (inp.crop, inp.crop))
+            views.append(
+                CachedView(
+                    image_index=i,
+                    feats=_features(backbone, x, device),
+                    size_hw=(int(x.shape[-2]), int(x.shape[-1])),
+                    boxes=torch.as_tensor(out_boxes, dtype=torch.float32).reshape(-1, 4).clone(),
+                    labels=torch.as_tensor(out_labels, dtype=torch.int64).clone(),
+                )
+            )
+        if progress is not None:
+            progress(i + 1)
+    return views
+
+
+def validation_features(
+    records: Sequence[ImageRecord], backbone: Backbone, spec: InputSpec, device: torch.device
+) -> list[tuple[list[torch.Tensor], Letterbox]]:
+    """Backbone features of each image preprocessed exactly as served (``preprocess``)."""
+    out = []
+    for rec in records:
+        img, _ = load_image(rec)  # full decode, exactly as the Predictor sees it
+        tensor, box = preprocess(img, spec)
+        out.append((_features(backbone, torch.from_numpy(tensor), device), box))
+    return out
+
+
+def repeat_factors(records: Sequence[ImageRecord], num_labels: int, threshold: float) -> np.ndarray:
+    """LVIS repeat-factor per image: ``max(1, sqrt(t / f_c))`` over the image's labels, where
+    ``f_c`` is the fraction of images containing label ``c`` (images without labels: 1)."""
+    n = max(1, len(records))
+    freq = np.zeros(num_labels)
+    for rec in records:
+        for c in set(rec.box_labels.tolist()) | set(rec.image_labels):
+            freq[c] += 1
+    freq /= n
+    out = np.ones(len(records))
+    if threshold <= 0:
+        return out
+    for i, rec in enumerate(records):
+        ids = set(rec.box_labels.tolist()) | set(rec.image_labels)
+        if ids:
+            out[i] = max(1.0, max(math.sqrt(threshold / max(freq[c], 1e-9)) for c in ids))
+    return out
+
+
+def sample_crops(
+    views: Sequence[CachedView],
+    weights: np.ndarray,
+    batch: int,
+    crop: int,
+    aug: AugmentConfig,
+    rng: np.random.Generator,
+) -> Crop:
+    """Draw ``batch`` crops of ``crop × crop`` input pixels (aligned to 32) from cached views.
+
+    A view is drawn with probability ∝ ``weights``; with probability ``aug.object_crops`` the
+    crop contains the centre of a random box of the view, else it is uniform. Boxes cut by the
+    crop keep their visible part when at least ``aug.min_visible`` of their area remains.
+    """
+    p = weights / weights.sum()
+    feats: list[list[torch.Tensor]] = [[], [], []]
+    targets = []
+    for _ in range(batch):
+        view = views[int(rng.choice(len(views), p=p))]
+        h, w = view.size_hw
+        max_y, max_x = (h - crop) // 32, (w - crop) // 32
+        if len(view.boxes) and rng.random() < aug.object_crops:
+            b = view.boxes[int(rng.integers(len(view.boxes)))].numpy()
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            x0 = int(np.clip(rng.uniform(cx - crop + 16, cx - 16) // 32, 0, max_x))
+            y0 = int(np.clip(rng.uniform(cy - crop + 16, cy - 16) // 32, 0, max_y))
+        else:
+            x0 = int(rng.integers(max_x + 1))
+            y0 = int(rng.integers(max_y + 1))
+        ox, oy = x0 * 32, y0 * 32
+        for level, f in enumerate(view.feats):
+            s = h // f.shape[-2]
+            feats[level].append(f[:, oy // s : (oy + crop) // s, ox // s : (ox + crop) // s])
+        boxes = view.boxes - torch.tensor([ox, oy, ox, oy], dtype=torch.float32)
+        clipped = boxes.clamp(0, crop)
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        vis = (clipped[:, 2] - clipped[:, 0]).clamp(min=0) * (clipped[:, 3] - clipped[:, 1]).clamp(
+            min=0
+        )
+        keep = (
+            (vis >= aug.min_visible * area)
+            & (clipped[:, 2] - clipped[:, 0] >= 2)
+            & (clipped[:, 3] - clipped[:, 1] >= 2)
+        )
+        targets.append({"boxes": clipped[keep], "labels": view.labels[keep]})
+    stacked = [
+        torch.stack(level).float().contiguous(memory_format=torch.channels_last) for level in feats
+    ]
+    return Crop(stacked, targets, (crop, crop))
+
+
+@torch.no_grad()
+def pooled_views(
+    records: Sequence[ImageRecord],
+    backbone: Backbone,
+    spec: InputSpec,
+    aug: AugmentConfig,
+    seed: int,
+    views_per_image: int,
+    device: torch.device,
+    batch: int = 16,
+) -> tuple[torch.Tensor, list[int]]:
+    """Pooled backbone features ``(V, F)`` of augmented views (classifier) and their image index.
+
+    View 0 is the image preprocessed exactly as served; the others use ``RandomResizedCrop``
+    (area ``scale_min``–1), flips and colour jitter from ``torchvision.transforms.v2``.
+    """
+    size = (spec.height, spec.width)
+    ops: list[Callable[..., object]] = [
+        v2.RandomResizedCrop(size, scale=(aug.scale_min, 1.0), antialias=True)
+    ]
+    if aug.hflip:
+        ops.append(v2.RandomHorizontalFlip(aug.hflip))
+    if aug.vflip:
+        ops.append(v2.RandomVerticalFlip(aug.vflip))
+    if aug.color:
+        c = aug.color
+        ops.append(v2.ColorJitter(brightness=c, contrast=c, saturation=c, hue=min(0.5, c / 4)))
+    pipeline = v2.Compose(ops)
+    tensors: list[torch.Tensor] = []
+    index: list[int] = []
+    out: list[torch.Tensor] = []
+
+    def flush() -> None:
+        if tensors:
+            x = torch.stack(tensors).to(device).contiguous(memory_format=torch.channels_last)
+            out.append(backbone.pooled(x).float().cpu())
+            tensors.clear()
+
+    for i, rec in enumerate(records):
+        img, _ = load_image(rec)
+        pixels = tv_tensors.Image(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
+        for v in range(views_per_image):
+            if v == 0:
+                tensors.append(torch.from_numpy(preprocess(img, spec)[0]))
+            else:
+                rng = np.random.default_rng([seed, i, v])
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(int(rng.integers(2**31)))
+                    tensors.append(_normalize(pipeline(pixels)))
+            index.append(i)
+            if len(tensors) >= batch:
+                flush()
+    flush()
+    width = backbone.spec.pooled_channels
+    return (torch.cat(out) if out else torch.zeros(0, width)), index
