@@ -1,9 +1,340 @@
-"""CLI commands of one area (registered on the root app by `register`)."""
+"""CLI of the service area: ``serve``, ``projects``, ``datasets``, ``models`` and ``export``.
+
+Every command except ``serve`` and ``export`` builds the Rekognition request and sends it either
+to a running server (``--endpoint URL``, signed with boto3: credentials from
+``CUSTOMLABELS_ACCESS_KEY_ID``/``..._SECRET_ACCESS_KEY`` or the usual AWS ones) or straight to
+the catalog of the home folder (no server). The response is printed as JSON.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from customlabels.errors import InvalidParameterError
+
+__all__ = ["register"]
+
+projects_app = typer.Typer(help="Projects (CreateProject, DescribeProjects, DeleteProject).")
+datasets_app = typer.Typer(help="A project's TRAIN/TEST datasets (CreateDataset, ...).")
+models_app = typer.Typer(help="Model versions: train, describe, start, stop, delete.")
+
+_ENDPOINT = typer.Option(
+    None, "--endpoint", envvar="CUSTOMLABELS_ENDPOINT", help="URL of a running server."
+)
+_HOME = typer.Option(
+    None, "--home", envvar="CUSTOMLABELS_HOME", help="Home folder (default ~/.customlabels)."
+)
+_BUCKETS = typer.Option(None, "--buckets", help="Local mode: folder whose subfolders are buckets.")
+
+
+def _settings(home: Path | None, buckets: Path | None = None, **kw: Any) -> Any:
+    from customlabels.service.settings import ServiceSettings
+
+    values: dict[str, Any] = {"buckets_dir": buckets, **kw}
+    if home is not None:
+        values["home"] = home
+    return ServiceSettings(**values)
+
+
+def _call(
+    operation: str,
+    params: dict[str, Any],
+    endpoint: str | None,
+    home: Path | None,
+    buckets: Path | None = None,
+    wait: bool = False,
+) -> dict[str, Any]:
+    """Run one Rekognition operation remotely (boto3) or on the local home folder."""
+    if endpoint:
+        import boto3
+
+        client = boto3.client(
+            "rekognition",
+            endpoint_url=endpoint,
+            region_name=os.environ.get("AWS_REGION", "us-east-1"),
+            aws_access_key_id=os.environ.get("CUSTOMLABELS_ACCESS_KEY_ID"),
+            aws_secret_access_key=os.environ.get("CUSTOMLABELS_SECRET_ACCESS_KEY"),
+        )
+        from botocore.exceptions import ClientError
+
+        from customlabels.api.awsjson import snake
+
+        try:
+            result: dict[str, Any] = getattr(client, snake(operation))(**params)
+        except ClientError as exc:
+            err = exc.response["Error"]
+            raise InvalidParameterError(f"{err.get('Code')}: {err.get('Message')}") from None
+        result.pop("ResponseMetadata", None)
+        return result
+    from customlabels.api.awsjson import OPERATIONS, snake
+    from customlabels.service.context import open_context
+
+    ctx = open_context(_settings(home, buckets), recover=False)
+    try:
+        kwargs = {snake(k): v for k, v in params.items()}
+        if wait:
+            kwargs["wait"] = True
+        return OPERATIONS[operation](ctx, **kwargs)
+    finally:
+        ctx.catalog.close()
+
+
+def _echo(result: dict[str, Any]) -> None:
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+def _project_arn(project: str, endpoint: str | None, home: Path | None) -> str:
+    if project.startswith("arn:"):
+        return project
+    found = _call("DescribeProjects", {"ProjectNames": [project]}, endpoint, home)
+    for desc in found["ProjectDescriptions"]:
+        return str(desc["ProjectArn"])
+    raise InvalidParameterError(f"PROJECT: no project named {project!r}")
+
+
+def _s3_object(uri: str, option: str) -> dict[str, str]:
+    from customlabels.service.buckets import parse_s3_uri
+
+    try:
+        bucket, key = parse_s3_uri(uri)
+    except InvalidParameterError:
+        raise InvalidParameterError(f"{option}: expected s3://BUCKET/KEY, got {uri!r}") from None
+    return {"Bucket": bucket, "Name": key}
+
+
+# --- serve -------------------------------------------------------------------------------------
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
+    port: int = typer.Option(8080, help="Port."),
+    home: Path | None = _HOME,
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="SQLAlchemy URL of the catalog (default: SQLite in home)."
+    ),
+    buckets: Annotated[
+        Path | None, typer.Option("--buckets", help="Folder whose subfolders are buckets.")
+    ] = None,
+    s3_endpoint_url: str | None = typer.Option(
+        None, "--s3-endpoint-url", help="S3-compatible store for buckets instead."
+    ),
+    train_time_budget: str = typer.Option(
+        "15m", help="Training budget of CreateProjectVersion (e.g. 90s, 15m, 2h)."
+    ),
+    max_image_bytes: int = typer.Option(
+        4 * 1024 * 1024, help="Largest image accepted as request bytes."
+    ),
+    threads: int = typer.Option(1, help="ONNX Runtime threads of each inference session."),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Accept unsigned requests (loopback only)."
+    ),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Serve the Rekognition-compatible API (boto3 at POST /, REST under /v1, docs at /docs)."""
+    from dataclasses import replace
+
+    from customlabels.api.server import run
+    from customlabels.service.settings import parse_duration
+
+    settings = _settings(
+        home,
+        buckets,
+        database_url=database_url,
+        s3_endpoint_url=s3_endpoint_url,
+        train_time_budget_s=parse_duration(train_time_budget),
+        threads_per_session=threads,
+        auth=not no_auth,
+        host=host,
+        port=port,
+    )
+    settings.request_limits = replace(settings.request_limits, max_bytes=max_image_bytes)
+    run(settings.with_env_credentials(), log_level=log_level)
+
+
+# --- projects ----------------------------------------------------------------------------------
+@projects_app.command("create")
+def projects_create(name: str, endpoint: str | None = _ENDPOINT, home: Path | None = _HOME) -> None:
+    """Create a project."""
+    _echo(_call("CreateProject", {"ProjectName": name}, endpoint, home))
+
+
+@projects_app.command("list")
+def projects_list(endpoint: str | None = _ENDPOINT, home: Path | None = _HOME) -> None:
+    """List projects, newest first."""
+    _echo(_call("DescribeProjects", {}, endpoint, home))
+
+
+@projects_app.command("delete")
+def projects_delete(
+    project: str = typer.Argument(..., help="Project name or ARN."),
+    endpoint: str | None = _ENDPOINT,
+    home: Path | None = _HOME,
+) -> None:
+    """Delete a project (its model versions must be deleted first)."""
+    arn = _project_arn(project, endpoint, home)
+    _echo(_call("DeleteProject", {"ProjectArn": arn}, endpoint, home))
+
+
+# --- datasets ----------------------------------------------------------------------------------
+@datasets_app.command("create")
+def datasets_create(
+    project: str = typer.Argument(..., help="Project name or ARN."),
+    dataset_type: str = typer.Option("TRAIN", "--type", help="TRAIN or TEST."),
+    manifest: str | None = typer.Option(
+        None, "--manifest", help="Ground Truth manifest: s3://BUCKET/KEY."
+    ),
+    copy_from: str | None = typer.Option(None, "--from", help="Copy this dataset ARN."),
+    endpoint: str | None = _ENDPOINT,
+    home: Path | None = _HOME,
+    buckets: Path | None = _BUCKETS,
+) -> None:
+    """Create a project's TRAIN or TEST dataset (empty, from a manifest, or a copy)."""
+    params: dict[str, Any] = {
+        "ProjectArn": _project_arn(project, endpoint, home),
+        "DatasetType": dataset_type.upper(),
+    }
+    if manifest and copy_from:
+        raise InvalidParameterError("--manifest and --from: give one of them, not both")
+    if manifest:
+        params["DatasetSource"] = {
+            "GroundTruthManifest": {"S3Object": _s3_object(manifest, "--manifest")}
+        }
+    elif copy_from:
+        params["DatasetSource"] = {"DatasetArn": copy_from}
+    _echo(_call("CreateDataset", params, endpoint, home, buckets))
+
+
+@datasets_app.command("describe")
+def datasets_describe(
+    dataset_arn: str, endpoint: str | None = _ENDPOINT, home: Path | None = _HOME
+) -> None:
+    """Status and statistics of a dataset."""
+    _echo(_call("DescribeDataset", {"DatasetArn": dataset_arn}, endpoint, home))
+
+
+@datasets_app.command("distribute")
+def datasets_distribute(
+    train_arn: str, test_arn: str, endpoint: str | None = _ENDPOINT, home: Path | None = _HOME
+) -> None:
+    """Move 20% of the TRAIN dataset's entries into the empty TEST dataset."""
+    params = {"Datasets": [{"Arn": train_arn}, {"Arn": test_arn}]}
+    _echo(_call("DistributeDatasetEntries", params, endpoint, home))
+
+
+# --- models ------------------------------------------------------------------------------------
+@models_app.command("train")
+def models_train(
+    project: str = typer.Argument(..., help="Project name or ARN."),
+    version: str = typer.Argument(..., help="Version name."),
+    output: str | None = typer.Option(
+        None, "--output", help="s3://BUCKET/PREFIX/ to copy the model and evaluation to."
+    ),
+    auto_test: bool = typer.Option(
+        True, help="Hold out 20% of TRAIN as the test set (else the TEST dataset)."
+    ),
+    time_budget: str | None = typer.Option(None, help="Training budget (e.g. 90s, 15m)."),
+    endpoint: str | None = _ENDPOINT,
+    home: Path | None = _HOME,
+    buckets: Path | None = _BUCKETS,
+) -> None:
+    """Train a model version (CreateProjectVersion); locally it runs in the foreground."""
+    from customlabels.service.settings import parse_duration
+    from customlabels.service.versions import TIME_BUDGET_TAG
+
+    params: dict[str, Any] = {
+        "ProjectArn": _project_arn(project, endpoint, home),
+        "VersionName": version,
+        "OutputConfig": {},
+        "TestingData": {"AutoCreate": auto_test},
+    }
+    if output:
+        bucket, _, prefix = output.removeprefix("s3://").partition("/")
+        params["OutputConfig"] = {"S3Bucket": bucket, "S3KeyPrefix": prefix}
+    if time_budget:
+        params["Tags"] = {TIME_BUDGET_TAG: f"{parse_duration(time_budget):g}"}
+    result = _call("CreateProjectVersion", params, endpoint, home, buckets, wait=not endpoint)
+    if not endpoint:
+        arn = result["ProjectVersionArn"]
+        described = _call(
+            "DescribeProjectVersions", {"ProjectArn": params["ProjectArn"]}, None, home
+        )
+        result = next(
+            d for d in described["ProjectVersionDescriptions"] if d["ProjectVersionArn"] == arn
+        )
+    _echo(result)
+
+
+@models_app.command("describe")
+def models_describe(
+    project: str = typer.Argument(..., help="Project name or ARN."),
+    version: Annotated[
+        list[str] | None, typer.Option("--version", help="Only these version names.")
+    ] = None,
+    endpoint: str | None = _ENDPOINT,
+    home: Path | None = _HOME,
+) -> None:
+    """Status, evaluation and timings of a project's model versions."""
+    params: dict[str, Any] = {"ProjectArn": _project_arn(project, endpoint, home)}
+    if version:
+        params["VersionNames"] = version
+    _echo(_call("DescribeProjectVersions", params, endpoint, home))
+
+
+@models_app.command("start")
+def models_start(
+    version_arn: str,
+    units: int = typer.Option(1, "--units", help="MinInferenceUnits: parallel ONNX sessions."),
+    endpoint: str | None = _ENDPOINT,
+) -> None:
+    """Start serving a model version on a running server."""
+    params = {"ProjectVersionArn": version_arn, "MinInferenceUnits": units}
+    _echo(_call("StartProjectVersion", params, _need_endpoint(endpoint, "start"), None))
+
+
+@models_app.command("stop")
+def models_stop(version_arn: str, endpoint: str | None = _ENDPOINT) -> None:
+    """Stop serving a model version (frees its sessions)."""
+    params = {"ProjectVersionArn": version_arn}
+    _echo(_call("StopProjectVersion", params, _need_endpoint(endpoint, "stop"), None))
+
+
+@models_app.command("delete")
+def models_delete(
+    version_arn: str, endpoint: str | None = _ENDPOINT, home: Path | None = _HOME
+) -> None:
+    """Delete a model version that is neither training nor running."""
+    _echo(_call("DeleteProjectVersion", {"ProjectVersionArn": version_arn}, endpoint, home))
+
+
+def _need_endpoint(endpoint: str | None, verb: str) -> str:
+    if not endpoint:
+        raise InvalidParameterError(
+            f"models {verb}: serving happens in a running server; pass --endpoint URL "
+            "(start one with `customlabels serve`)"
+        )
+    return endpoint
+
+
+# --- export ------------------------------------------------------------------------------------
+def export(
+    model: Annotated[str, typer.Argument(help="Model folder, bundle, or model version ARN.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the bundle to.")],
+    home: Path | None = _HOME,
+) -> None:
+    """Write a self-contained bundle (model.onnx + model.json) that `customlabels detect` runs."""
+    from customlabels.service.resolve import export_model
+
+    path = export_model(model, out, home=home)
+    typer.echo(str(path))
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to ``app``."""
+    app.command("serve")(serve)
+    app.command("export")(export)
+    app.add_typer(projects_app, name="projects")
+    app.add_typer(datasets_app, name="datasets")
+    app.add_typer(models_app, name="models")

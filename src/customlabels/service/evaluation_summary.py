@@ -12,6 +12,7 @@ one; otherwise it is built from the model card's test metrics.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def _find_f1(metrics: Any) -> float | None:
     for key in ("F1Score", "f1", "f1_score", "F1"):
         value = metrics.get(key)
         if isinstance(value, int | float):
-            return float(value)
+            return float(value) if math.isfinite(value) else None
     for key in ("AggregatedEvaluationResults", "overall", "aggregate", "summary"):
         found = _find_f1(metrics.get(key))
         if found is not None:
@@ -85,23 +86,24 @@ def _summary(model_dir: Path, card: ModelCard, row: VersionRow) -> dict[str, Any
     }
 
 
-def _manifest_summary(version_dir: Path) -> dict[str, Any]:
-    counts = {}
-    for split in ("train", "test"):
-        path = version_dir / "input" / f"{split}.manifest"
-        counts[split] = (
-            sum(1 for line in path.read_text().splitlines() if line.strip())
-            if path.is_file()
-            else 0
-        )
+def _manifest_summary(version_dir: Path, card: ModelCard) -> dict[str, Any]:
+    """Line counts of the job's input, split as training actually used it (from the card)."""
+    path = version_dir / "input" / "train.manifest"
+    total = sum(1 for line in path.read_text().splitlines() if line.strip())
+    test_path = version_dir / "input" / "test.manifest"
+    if test_path.is_file():
+        total += sum(1 for line in test_path.read_text().splitlines() if line.strip())
+    images = card.dataset.get("images", {})
+    used = {split: len(images.get(split, [])) for split in ("train", "validation", "test")}
     return {
         "version": 1,
         "statistics": {
-            "total_json_lines": counts["train"] + counts["test"],
-            "valid_json_lines": counts["train"] + counts["test"],
-            "invalid_json_lines": 0,
-            "training_json_lines": counts["train"],
-            "testing_json_lines": counts["test"],
+            "total_json_lines": total,
+            "valid_json_lines": sum(used.values()),
+            "invalid_json_lines": total - sum(used.values()),
+            "training_json_lines": used["train"],
+            "validation_json_lines": used["validation"],
+            "testing_json_lines": used["test"],
         },
         "errors": [],
     }
@@ -122,7 +124,7 @@ def publish_results(row: VersionRow, buckets: Buckets) -> Results:
     out_dir = version_dir / "output"
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = _summary(model_dir, card, row)
-    manifest_summary = _manifest_summary(version_dir)
+    manifest_summary = _manifest_summary(version_dir, card)
     files = {
         SUMMARY_NAME: json.dumps(summary, indent=2).encode(),
         MANIFEST_SUMMARY_NAME: json.dumps(manifest_summary, indent=2).encode(),

@@ -4,7 +4,8 @@ CreateProjectVersion records the version as TRAINING_IN_PROGRESS and queues it. 
 thread snapshots the job's input (the dataset entries as Ground Truth manifests, and the images
 they point to, hard-linked or copied under ``<version>/input/`` so ``s3://bucket/key`` resolves
 to ``input/key`` beside the manifest), then runs ``customlabels train`` in a child process with
-the time budget. The server only waits on the child, so it stays responsive. When the child
+the time budget (with ``--test`` from the TEST dataset, or without it for ``AutoCreate``: then
+training holds out its own group-aware 20% split). The server only waits on the child, so it stays responsive. When the child
 exits the catalog is updated (TRAINING_COMPLETED with the evaluation, or TRAINING_FAILED with the
 tail of its log). A server restart marks an interrupted job TRAINING_FAILED with a reason.
 """
@@ -35,7 +36,6 @@ from customlabels.service.catalog import (
     VersionStatus,
 )
 from customlabels.service.context import now
-from customlabels.service.entries import split_refs
 from customlabels.service.evaluation_summary import publish_results
 from customlabels.service.settings import ServiceSettings
 
@@ -227,33 +227,27 @@ class Trainer:
 def _job_lines(session: Any, row: VersionRow) -> tuple[list[str], list[str]]:
     """The valid JSON lines of the project's TRAIN (and TEST) datasets for this job.
 
-    With ``TestingData.AutoCreate`` (or no TEST dataset) 20% of the training entries are held
-    out as the test set by the same seeded split as DistributeDatasetEntries.
+    With ``TestingData.AutoCreate`` (or no TEST dataset) no test manifest is passed: training
+    holds out its own group-aware 20% split of the training entries as the test set.
     """
     datasets = {
         d.dataset_type: d
         for d in session.scalars(select(DatasetRow).where(DatasetRow.project_id == row.project_id))
     }
 
-    def lines(kind: str) -> list[tuple[str, str]]:
+    def lines(kind: str) -> list[str]:
         ds = datasets.get(kind)
-        if ds is None:
+        if ds is None or (kind == "TEST" and row.auto_test):
             return []
-        return [
-            (e.source_ref, e.line)
-            for e in session.scalars(
-                select(DatasetEntryRow)
+        return list(
+            session.scalars(
+                select(DatasetEntryRow.line)
                 .where(DatasetEntryRow.dataset_id == ds.id, DatasetEntryRow.error == "")
                 .order_by(DatasetEntryRow.id)
             )
-        ]
+        )
 
-    train, test = lines("TRAIN"), lines("TEST")
-    if row.auto_test or not test:
-        _, test_refs = split_refs([ref for ref, _ in train])
-        test = [(r, t) for r, t in train if r in test_refs]
-        train = [(r, t) for r, t in train if r not in test_refs]
-    return [t for _, t in train], [t for _, t in test]
+    return lines("TRAIN"), lines("TEST")
 
 
 def _tail(log_path: Path, rc: int, lines: int = 5) -> str:
