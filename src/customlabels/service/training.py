@@ -5,9 +5,10 @@ thread snapshots the job's input (the dataset entries as Ground Truth manifests,
 they point to, hard-linked or copied under ``<version>/input/`` so ``s3://bucket/key`` resolves
 to ``input/key`` beside the manifest), then runs ``customlabels train`` in a child process with
 the time budget (with ``--test`` from the TEST dataset, or without it for ``AutoCreate``: then
-training holds out its own group-aware 20% split). The server only waits on the child, so it stays responsive. When the child
-exits the catalog is updated (TRAINING_COMPLETED with the evaluation, or TRAINING_FAILED with the
-tail of its log). A server restart marks an interrupted job TRAINING_FAILED with a reason.
+training holds out its own group-aware 20% split). The server only waits on the child, so it
+stays responsive. When the child exits the catalog is updated (TRAINING_COMPLETED with the
+evaluation, or TRAINING_FAILED with the tail of its log). A server restart marks an interrupted
+job TRAINING_FAILED with a reason.
 """
 
 from __future__ import annotations
