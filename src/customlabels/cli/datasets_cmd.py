@@ -1,9 +1,183 @@
-"""CLI commands of one area (registered on the root app by `register`)."""
+"""``customlabels dataset validate|stats|split|convert``: thin commands over the library."""
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from customlabels.formats.report import Issue, Severity, ValidationReport
+
+dataset_app = typer.Typer(
+    name="dataset",
+    help="Import, check, describe, split and convert labelled datasets.",
+    no_args_is_help=True,
+)
+
+_BUCKET_MAP_HELP = (
+    "BUCKET=DIR: resolve s3://BUCKET/KEY to DIR/KEY (repeatable). Unmapped buckets resolve to "
+    "KEY under the manifest's folder."
+)
+_ENDPOINT_HELP = "S3-compatible endpoint to download unmapped buckets from (boto3 credentials)."
+BucketMapOpt = Annotated[list[str] | None, typer.Option("--bucket-map", help=_BUCKET_MAP_HELP)]
+EndpointOpt = Annotated[str | None, typer.Option("--s3-endpoint-url", help=_ENDPOINT_HELP)]
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to ``app``."""
+    app.add_typer(dataset_app, name="dataset")
+
+
+def _bucket_map(items: list[str] | None) -> dict[str, Path]:
+    from customlabels.formats.refs import parse_bucket_map
+
+    return parse_bucket_map(items)
+
+
+def _print_issues(report: ValidationReport, limit: int) -> None:
+    by_code: dict[tuple[str, Severity], list[Issue]] = defaultdict(list)
+    for issue in report.issues:
+        by_code[(issue.code, issue.severity)].append(issue)
+    if not by_code:
+        typer.echo("problems: none")
+        return
+    typer.echo("problems:")
+    for (code, severity), issues in sorted(by_code.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        typer.echo(f"  {severity:<7} {code} ×{len(issues)}")
+        for issue in issues[:limit]:
+            where = f"line {issue.line}" if issue.line is not None else "manifest"
+            field = f" [{issue.field}]" if issue.field else ""
+            typer.echo(f"      {where}{field}: {issue.message}")
+        if len(issues) > limit:
+            typer.echo(f"      ... {len(issues) - limit} more (--show N to see more)")
+
+
+def _print_report(report: ValidationReport, limit: int) -> None:
+    typer.echo(f"{report.source}")
+    use_case = report.use_case.value if report.use_case else "unknown use case"
+    typer.echo(
+        f"  {use_case}: {report.total_lines} lines, {report.valid_lines} valid, "
+        f"{len(report.invalid_lines)} invalid, {len(report.ignored_lines)} ignored by the service"
+    )
+    if report.labels:
+        width = max(len(n) for n in report.labels)
+        typer.echo("labels:")
+        for name, counts in report.labels.items():
+            typer.echo(
+                f"  {name:<{width}}  {counts['images']:>6} images  {counts['boxes']:>7} boxes"
+            )
+    _print_issues(report, limit)
+
+
+@dataset_app.command("validate")
+def validate(
+    manifest: Annotated[Path, typer.Argument(help="Ground Truth manifest (JSON Lines).")],
+    test: Annotated[
+        Path | None, typer.Option("--test", help="Test manifest to check alongside.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the service-shaped manifest summary as JSON.")
+    ] = False,
+    bucket_map: BucketMapOpt = None,
+    s3_endpoint_url: EndpointOpt = None,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Decode every image fully (slower).")
+    ] = False,
+    show: Annotated[int, typer.Option("--show", help="Problems shown per error code.")] = 5,
+) -> None:
+    """Check a manifest with the service's rules; exit 0 when it can be trained on, 1 if not."""
+    from customlabels.datasets.validate import ValidationConfig, validate_manifest
+
+    report = validate_manifest(
+        manifest,
+        test_path=test,
+        bucket_map=_bucket_map(bucket_map),
+        s3_endpoint_url=s3_endpoint_url,
+        config=ValidationConfig(deep=deep),
+    )
+    if as_json:
+        typer.echo(json.dumps(report.summary(), indent=2))
+    else:
+        _print_report(report, show)
+        if report.test is not None:
+            typer.echo("")
+            _print_report(report.test, show)
+        for issue in report.manifest_errors + (report.test.manifest_errors if report.test else []):
+            typer.echo(f"error: {issue.code}: {issue.message}", err=True)
+        typer.echo("result: usable" if report.usable else "result: NOT usable")
+    raise typer.Exit(0 if report.usable else 1)
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+@dataset_app.command("split")
+def split(
+    manifest: Annotated[Path, typer.Argument(help="Ground Truth manifest to split.")],
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", help="Share of test images.")
+    ] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (deterministic split).")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for train.manifest and test.manifest (default: beside MANIFEST, as "
+            "<name>.train.manifest / <name>.test.manifest, so refs keep resolving).",
+        ),
+    ] = None,
+    bucket_map: BucketMapOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the split summary as JSON.")
+    ] = False,
+) -> None:
+    """Write train and test manifests; near-duplicate frames stay on one side."""
+    from customlabels.datasets.split import plan_split
+    from customlabels.formats.groundtruth import read_ground_truth
+
+    dataset, report = read_ground_truth(manifest, _bucket_map(bucket_map))
+    plan = plan_split(dataset, test_fraction, seed)
+    text = manifest.read_text("utf-8", errors="replace").splitlines()
+    sides: dict[bool, list[str]] = {False: [], True: []}
+    for im, is_test in zip(dataset.images, plan.is_test.tolist(), strict=True):
+        for number in im.extra.get("groundtruth", {}).get("lines", [im.line]):
+            sides[is_test].append(text[number - 1])  # the user's line, verbatim
+    if out is None:
+        train_path = manifest.with_name(f"{manifest.stem}.train.manifest")
+        test_path = manifest.with_name(f"{manifest.stem}.test.manifest")
+    else:
+        train_path, test_path = out / "train.manifest", out / "test.manifest"
+    _write_lines(train_path, sides[False])
+    _write_lines(test_path, sides[True])
+    summary: dict[str, Any] = {
+        "train_manifest": str(train_path),
+        "test_manifest": str(test_path),
+        **plan.summary(),
+        "skipped_lines": sorted(report.invalid_lines),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(
+        f"train: {summary['train_images']} images -> {train_path}\n"
+        f"test:  {summary['test_images']} images -> {test_path}\n"
+        f"near-duplicate groups: {summary['groups']} (largest {summary['largest_group']} images; "
+        f"{summary['grouped_images']} images share a group)"
+    )
+    for name, c in summary["labels"].items():
+        typer.echo(f"  {name}: {c['train_images']} train / {c['test_images']} test images")
+    for w in plan.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    if report.invalid_lines:
+        typer.echo(f"warning: {len(report.invalid_lines)} invalid lines left out", err=True)
+    if out is not None and out.resolve() != manifest.parent.resolve():
+        buckets = sorted(
+            {im.ref[5:].split("/", 1)[0] for im in dataset if im.ref.startswith("s3://")}
+        )
+        maps = " ".join(f"--bucket-map {b}={manifest.parent}" for b in buckets) or "--bucket-map"
+        typer.echo(f"note: refs are kept as written; load these manifests with {maps}", err=True)

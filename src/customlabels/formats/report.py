@@ -75,6 +75,9 @@ class ValidationReport:
         invalid_lines: 1-based numbers of lines skipped because of an error.
         ignored_lines: 1-based numbers of lines the service would ignore (no annotations).
         issues: every problem in the order found.
+        labels: per label ``{"images": ..., "boxes": ...}`` of what was kept (set by the
+            validator).
+        test: the test manifest's report, when one was validated alongside.
     """
 
     source: str = ""
@@ -83,6 +86,8 @@ class ValidationReport:
     invalid_lines: set[int] = field(default_factory=set)
     ignored_lines: set[int] = field(default_factory=set)
     issues: list[Issue] = field(default_factory=list)
+    labels: dict[str, dict[str, int]] = field(default_factory=dict)
+    test: ValidationReport | None = None
 
     # -- recording -------------------------------------------------------------------------
     def line_error(self, line: int, code: str, message: str, field: str | None = None) -> None:
@@ -138,16 +143,22 @@ class ValidationReport:
 
     @property
     def usable(self) -> bool:
-        """True when training may go on: no manifest-level error."""
-        return not self.manifest_errors
+        """True when training may go on: no manifest-level error (here or in the test report)."""
+        return not self.manifest_errors and (self.test is None or self.test.usable)
 
     def codes(self, severity: Severity | None = None) -> Counter[str]:
         """How many times each code occurs (optionally of one severity)."""
         return Counter(i.code for i in self.issues if severity is None or i.severity == severity)
 
-    def summary(self) -> dict[str, Any]:
-        """The service's manifest summary shape (``statistics`` and ``errors``)."""
-        return {
+    def summary(self, with_issues: bool = True) -> dict[str, Any]:
+        """The service's manifest summary shape, plus our additions.
+
+        ``version``, ``statistics`` and ``errors`` (manifest-level ``{code, message}``) are as
+        the service writes them; ``usable``, ``labels`` (per label image and box counts),
+        ``issues`` (every per-line problem with ``line``, ``field``, ``severity``) and ``test``
+        (the test manifest's summary) are ours.
+        """
+        out: dict[str, Any] = {
             "version": 1,
             "statistics": {
                 "use_case": str(self.use_case) if self.use_case else None,
@@ -158,4 +169,15 @@ class ValidationReport:
                 "error_json_line_indices": sorted(n - 1 for n in self.invalid_lines),
             },
             "errors": [{"code": i.code, "message": i.message} for i in self.manifest_errors],
+            "usable": self.usable,
+            "labels": self.labels,
         }
+        if with_issues:
+            out["issues"] = [
+                i.to_dict()
+                for i in self.issues
+                if i.line is not None or i.severity == Severity.WARNING
+            ]
+        if self.test is not None:
+            out["test"] = self.test.summary(with_issues)
+        return out
