@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from customlabels.core.boxes import FloatArray
 
-__all__ = ["IOU_THRESHOLDS", "box_iou", "match_boxes"]
+__all__ = ["IOU_THRESHOLDS", "assign_boxes", "box_iou", "match_boxes"]
 
 #: COCO's IoU thresholds 0.50, 0.55, ..., 0.95; index 0 is the AP@0.5 threshold.
 IOU_THRESHOLDS: FloatArray = np.linspace(0.5, 0.95, 10)
@@ -42,11 +42,11 @@ def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
     return out
 
 
-def match_boxes(
+def assign_boxes(
     pred_boxes: FloatArray,
     gt_boxes: FloatArray,
     iou_thresholds: FloatArray = IOU_THRESHOLDS,
-) -> npt.NDArray[np.bool_]:
+) -> npt.NDArray[np.int64]:
     """Greedy matching of one image's predictions of one label to its ground truth.
 
     Args:
@@ -55,12 +55,13 @@ def match_boxes(
         iou_thresholds: float ``(T,)`` IoU thresholds.
 
     Returns:
-        bool ``(T, D)``: whether each prediction is a true positive at each IoU threshold.
+        int ``(T, D)``: the index of the ground-truth box each prediction matched at each IoU
+        threshold, ``-1`` for a false positive.
     """
     n_thr, n_det, n_gt = len(iou_thresholds), len(pred_boxes), len(gt_boxes)
-    is_tp = np.zeros((n_thr, n_det), dtype=bool)
+    assigned = np.full((n_thr, n_det), -1, dtype=np.int64)
     if n_det == 0 or n_gt == 0:
-        return is_tp
+        return assigned
     ious = box_iou(pred_boxes, gt_boxes)
     # pycocotools compares against min(t, 1 - 1e-10) so that t = 1 stays reachable.
     thr = np.minimum(iou_thresholds, 1 - 1e-10)[:, None]
@@ -77,5 +78,18 @@ def match_boxes(
         best = n_gt - 1 - np.argmax(masked[:, ::-1], axis=1)  # last maximum, as pycocotools
         rows = np.flatnonzero(hit)
         matched[rows, best[rows]] = True
-        is_tp[rows, d] = True
-    return is_tp
+        assigned[rows, d] = best[rows]
+    return assigned
+
+
+def match_boxes(
+    pred_boxes: FloatArray,
+    gt_boxes: FloatArray,
+    iou_thresholds: FloatArray = IOU_THRESHOLDS,
+) -> npt.NDArray[np.bool_]:
+    """Like :func:`assign_boxes`, but only whether each prediction is a true positive.
+
+    Returns:
+        bool ``(T, D)``: true positive at each IoU threshold.
+    """
+    return assign_boxes(pred_boxes, gt_boxes, iou_thresholds) >= 0

@@ -41,6 +41,8 @@ __all__ = [
     "best_f1_threshold",
     "classification_metrics",
     "detection_metrics",
+    "kept_labels",
+    "score_matrix",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -107,23 +109,33 @@ class LabelMetrics:
     matches: LabelMatches = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly summary (no curves; ``nan`` left as is)."""
-        return {
-            "num_gt": self.num_gt,
-            "num_images": self.num_images,
-            "num_predictions": self.num_predictions,
-            "ap50": self.ap50,
-            "ap50_95": self.ap50_95,
-            "ar": self.ar,
-            "threshold": self.at_threshold.threshold,
-            "precision": self.at_threshold.precision,
-            "recall": self.at_threshold.recall,
-            "f1": self.at_threshold.f1,
-            "best_f1_threshold": self.best.threshold,
-            "best_precision": self.best.precision,
-            "best_recall": self.best.recall,
-            "best_f1": self.best.f1,
-        }
+        """A JSON-safe summary (no curves; undefined values are ``None``)."""
+        return _json_safe(
+            {
+                "num_gt": self.num_gt,
+                "num_images": self.num_images,
+                "num_predictions": self.num_predictions,
+                "ap50": self.ap50,
+                "ap50_95": self.ap50_95,
+                "ar": self.ar,
+                "threshold": self.at_threshold.threshold,
+                "precision": self.at_threshold.precision,
+                "recall": self.at_threshold.recall,
+                "f1": self.at_threshold.f1,
+                "best_f1_threshold": self.best.threshold,
+                "best_precision": self.best.precision,
+                "best_recall": self.best.recall,
+                "best_f1": self.best.f1,
+            }
+        )
+
+
+def _json_safe(d: dict[str, Any]) -> dict[str, Any]:
+    """Floats rounded to 6 digits, ``nan`` → ``None`` (so ``json.dumps`` writes valid JSON)."""
+    return {
+        k: (None if math.isnan(v) else round(v, 6)) if isinstance(v, float) else v
+        for k, v in d.items()
+    }
 
 
 def _nanmean(values: Sequence[float]) -> float:
@@ -175,12 +187,10 @@ class _Aggregate:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        head = {"num_images": self.num_images, **self._means()}
+        head.update(precision=self.precision, recall=self.recall, f1=self.f1)
         return {
-            "num_images": self.num_images,
-            **self._means(),
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1": self.f1,
+            **_json_safe(head),
             "labels": {k: m.to_dict() for k, m in self.per_label.items()},
         }
 
@@ -223,7 +233,7 @@ class ClassificationMetrics(_Aggregate):
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
-        out["accuracy"] = self.accuracy
+        out["accuracy"] = None if math.isnan(self.accuracy) else round(self.accuracy, 6)
         out["confusion"] = self.confusion.tolist()
         return out
 
@@ -328,6 +338,31 @@ def _score_matrix(preds: Sequence[Detections], n_lab: int) -> npt.NDArray[np.flo
     return out
 
 
+def score_matrix(preds: Sequence[Detections], n_labels: int) -> npt.NDArray[np.float64]:
+    """float ``(N, L)``: each image's confidence per label, ``nan`` where not predicted."""
+    return _score_matrix(preds, n_labels)
+
+
+def kept_labels(
+    scores: npt.NDArray[np.float64], thresholds: npt.NDArray[np.float64], multi_label: bool
+) -> npt.NDArray[np.bool_]:
+    """bool ``(N, L)``: the labels a classifier predicts for each image.
+
+    Args:
+        scores: float ``(N, L)`` from :func:`score_matrix` (``nan``: not scored).
+        thresholds: float ``(L,)`` per-label thresholds (0–1).
+        multi_label: every label at or above its threshold; otherwise only the top label, and
+            only when it reaches its threshold.
+    """
+    filled = np.nan_to_num(scores, nan=-1.0)
+    above = ~np.isnan(scores) & (filled >= thresholds[None, :])
+    if not multi_label and scores.shape[1]:
+        only_top = np.zeros_like(above)
+        only_top[np.arange(len(scores)), np.argmax(filled, axis=1)] = True
+        above &= only_top
+    return above
+
+
 def classification_metrics(
     gts: Sequence[ImageRecord],
     preds: Sequence[Detections],
@@ -369,12 +404,7 @@ def classification_metrics(
         threshold = None if thresholds is None else thresholds.get(name)
         per_label[name] = _label_metrics(name, matches, threshold, single_iou=True)
     used = np.array([per_label[n].at_threshold.threshold for n in labels])
-    above = ~np.isnan(score) & (np.nan_to_num(score, nan=-1.0) >= used[None, :])
-    if not multi_label:
-        top = np.argmax(np.nan_to_num(score, nan=-1.0), axis=1)
-        only_top = np.zeros_like(above)
-        only_top[np.arange(n_img), top] = True
-        above &= only_top
+    above = kept_labels(score, used, multi_label)
     confusion = np.zeros((n_lab + 1, n_lab + 1), dtype=np.int64)
     for i in range(n_img):
         rows = np.flatnonzero(truth[i]).tolist() or [n_lab]

@@ -1,0 +1,51 @@
+"""Fixtures of the evaluation tests: small test manifests beside the tiny real models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from customlabels.inference.model_card import ModelCard
+
+
+def _subset_manifest(
+    source: Path, model_dir: Path, out: Path, n_seen: int, n_unseen: int
+) -> tuple[Path, str]:
+    """Write a manifest of ``n_seen`` training images of the model (so the tiny model finds
+    something) and ``n_unseen`` images it never saw; returns it and the bucket name."""
+    card = ModelCard.load(model_dir)
+    train = set(card.dataset["images"]["train"])
+    used = train | set(card.dataset["images"]["validation"])
+    lines = [x for x in source.read_text().splitlines() if x.strip()]
+    refs = [json.loads(x)["source-ref"] for x in lines]
+    seen = [x for x, r in zip(lines, refs, strict=True) if r in train][:n_seen]
+    unseen = [x for x, r in zip(lines, refs, strict=True) if r not in used][-n_unseen:]
+    out.write_text("\n".join(seen + unseen) + "\n")
+    bucket = refs[0].split("/")[2]
+    return out, bucket
+
+
+@pytest.fixture(scope="session")
+def detector_test_set(
+    tmp_path_factory: pytest.TempPathFactory, tiny_detector_dir: Path, bees_manifest: Path
+) -> tuple[Path, dict[str, Path]]:
+    """``(manifest, bucket_map)``: 8 bee images, 3 seen in training and 5 not (tiny detector)."""
+    folder = tmp_path_factory.mktemp("eval-bees")
+    path, bucket = _subset_manifest(
+        bees_manifest, tiny_detector_dir, folder / "test.manifest", 3, 5
+    )
+    return path, {bucket: bees_manifest.parent}
+
+
+@pytest.fixture(scope="session")
+def classifier_test_set(
+    tmp_path_factory: pytest.TempPathFactory, tiny_classifier_dir: Path, bee_crops_manifest: Path
+) -> tuple[Path, dict[str, Path]]:
+    """``(manifest, bucket_map)``: 16 bee crops (8 seen in training, 8 not)."""
+    folder = tmp_path_factory.mktemp("eval-crops")
+    path, bucket = _subset_manifest(
+        bee_crops_manifest, tiny_classifier_dir, folder / "test.manifest", 8, 8
+    )
+    return path, {bucket: bee_crops_manifest.parent}

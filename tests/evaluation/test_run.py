@@ -1,0 +1,189 @@
+"""``evaluate`` on real tiny models: outputs, honest thresholds, model card, and the
+evaluation manifest read back through the Ground Truth importer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from customlabels.evaluation import classification_metrics, detection_metrics
+from customlabels.evaluation.manifest import DETAILS_KEY, PREDICTIONS_KEY
+from customlabels.evaluation.outcomes import Kind
+from customlabels.evaluation.outputs import EvaluationOutput, evaluate_model
+from customlabels.formats.groundtruth import load_ground_truth
+from customlabels.inference.model_card import ModelCard
+
+SERVICE_KEYS = {"Version", "EvaluationDetails", "AggregatedEvaluationResults",
+                "LabelEvaluationResults"}  # fmt: skip
+
+
+def _strict_json(path: Path) -> dict:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{path}: non-standard JSON constant {name}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def detector_eval(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_detector_dir: Path,
+    detector_test_set: tuple[Path, dict[str, Path]],
+) -> EvaluationOutput:
+    model = tmp_path_factory.mktemp("det-model") / "bees-tiny"
+    shutil.copytree(tiny_detector_dir, model)
+    manifest, buckets = detector_test_set
+    return evaluate_model(model, manifest, bucket_map=buckets, n_boot=300)
+
+
+@pytest.fixture(scope="module")
+def classifier_eval(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_classifier_dir: Path,
+    classifier_test_set: tuple[Path, dict[str, Path]],
+) -> EvaluationOutput:
+    manifest, buckets = classifier_test_set
+    out = tmp_path_factory.mktemp("cls-eval")
+    return evaluate_model(
+        tiny_classifier_dir, manifest, out, bucket_map=buckets, n_boot=300, update_card=False
+    )
+
+
+def test_detector_outputs_and_summary_shape(detector_eval: EvaluationOutput) -> None:
+    out_dir = detector_eval.files["summary"].parent
+    assert out_dir.name == "evaluation"  # default: MODEL_DIR/evaluation
+    for name in ("EvaluationSummary.json", "evaluation.manifest", "pr_curves.png",
+                 "f1_confidence.png", "report.html"):  # fmt: skip
+        assert (out_dir / name).stat().st_size > 0, name
+    summary = _strict_json(out_dir / "EvaluationSummary.json")
+    assert summary.keys() >= SERVICE_KEYS
+    agg = summary["AggregatedEvaluationResults"]
+    for key in ("Precision", "Recall", "F1Score", "AveragePrecision", "AverageRecall",
+                "AveragePrecision50_95", "Intervals95"):  # fmt: skip
+        assert key in agg, key
+    ev = detector_eval.evaluation
+    assert summary["EvaluationDetails"]["NumberOfTestingImages"] == len(ev.records) == 8
+    f1s = [x["Metrics"]["F1Score"] for x in summary["LabelEvaluationResults"]]
+    assert f1s == sorted(f1s, key=lambda v: -1 if v is None else v, reverse=True)
+    for item in summary["LabelEvaluationResults"]:
+        assert {"F1Score", "Precision", "Recall", "Threshold"} <= item["Metrics"].keys()
+        assert {"Threshold", "F1Score", "Note"} <= item["TestOptimal"].keys()
+        lo, hi = item["Intervals95"]["F1Score"]
+        f1 = item["Metrics"]["F1Score"]
+        if lo is not None and f1 is not None:
+            assert lo <= f1 + 1e-9 and f1 <= hi + 1e-9
+
+
+def test_thresholds_come_from_the_card_not_the_test_set(detector_eval: EvaluationOutput) -> None:
+    ev = detector_eval.evaluation
+    for item in detector_eval.summary["LabelEvaluationResults"]:
+        name = item["Label"]
+        assert item["ThresholdSource"] == "validation"
+        assert item["Metrics"]["Threshold"] == pytest.approx(ev.card.thresholds[name], abs=1e-6)
+    # the reported numbers are exactly the metrics at the card's thresholds
+    direct = detection_metrics(ev.records, ev.preds, ev.labels, ev.card.thresholds)
+    assert direct.f1 == pytest.approx(ev.metrics.f1)
+    assert direct.map50 == pytest.approx(ev.metrics.map50)
+    # and the test-optimal F1 is never below the one at the assumed threshold
+    for m in ev.metrics.per_label.values():
+        if m.num_gt:
+            assert m.best.f1 >= m.at_threshold.f1 - 1e-12
+
+
+def test_few_instances_are_warned(detector_eval: EvaluationOutput) -> None:
+    ev = detector_eval.evaluation
+    few = [n for n, m in ev.metrics.per_label.items() if m.num_gt < 20]
+    assert few  # 8 test images: the rare labels are rare
+    for name in few:
+        assert any(repr(name) in w for w in detector_eval.summary["Warnings"]), name
+
+
+def test_outcomes_add_up_to_the_metrics(detector_eval: EvaluationOutput) -> None:
+    ev = detector_eval.evaluation
+    outcomes = ev.outcomes()
+    for c, name in enumerate(ev.labels):
+        at = ev.metrics.per_label[name].at_threshold
+        got = {k: sum(1 for o in outcomes for i in o.items if i.label == c and i.kind == k)
+               for k in Kind}  # fmt: skip
+        assert (got[Kind.TRUE_POSITIVE], got[Kind.FALSE_POSITIVE], got[Kind.FALSE_NEGATIVE]) == (
+            at.tp, at.fp, at.fn), name  # fmt: skip
+
+
+def test_model_card_gets_test_metrics(detector_eval: EvaluationOutput) -> None:
+    model_dir = detector_eval.files["summary"].parent.parent
+    card = ModelCard.load(model_dir)
+    test = card.metrics["test"]
+    assert test["num_images"] == 8
+    assert test["f1"] == pytest.approx(detector_eval.evaluation.metrics.f1, abs=1e-6)
+    assert "validation" in card.metrics  # training's block kept
+    json.loads((model_dir / "model.json").read_text(), parse_constant=lambda c: 1 / 0)
+
+
+def test_evaluation_manifest_round_trip(
+    detector_eval: EvaluationOutput, detector_test_set: tuple[Path, dict[str, Path]]
+) -> None:
+    manifest, buckets = detector_test_set
+    path = detector_eval.files["manifest"]
+    original = load_ground_truth(manifest, bucket_map=buckets)
+    again = load_ground_truth(path, bucket_map=buckets)
+    assert [r.ref for r in again.images] == [r.ref for r in original.images]
+    assert again.labels == original.labels
+    for a, b in zip(again.images, original.images, strict=True):
+        np.testing.assert_array_equal(a.boxes, b.boxes)  # predictions are not imported as labels
+        np.testing.assert_array_equal(a.box_labels, b.box_labels)
+        assert a.path == b.path
+    outcomes = detector_eval.evaluation.outcomes()
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    n_fn = n_tp_gt = 0
+    for line, out in zip(lines, outcomes, strict=True):
+        block = line[PREDICTIONS_KEY]
+        flags = [o[DETAILS_KEY] for o in block["objects"]]
+        assert len(flags) == len(block["annotations"])
+        assert sum(f["is-true-positive"] for f in flags) == out.count(Kind.TRUE_POSITIVE)
+        assert sum(f["is-false-positive"] for f in flags) == out.count(Kind.FALSE_POSITIVE)
+        assert len(block["missed"]) == out.count(Kind.FALSE_NEGATIVE)
+        for key, value in line.items():
+            if key.endswith("-metadata") and "objects" in value:
+                details = [o.get(DETAILS_KEY) for o in value["objects"]]
+                n_fn += sum(1 for d in details if d and d["is-false-negative"])
+                n_tp_gt += sum(1 for d in details if d and d["is-true-positive"])
+    assert n_fn == sum(o.count(Kind.FALSE_NEGATIVE) for o in outcomes)
+    assert n_tp_gt == sum(o.count(Kind.TRUE_POSITIVE) for o in outcomes)
+
+
+def test_classifier_evaluation(classifier_eval: EvaluationOutput) -> None:
+    files = classifier_eval.files
+    assert files["confusion_matrix"].stat().st_size > 0
+    summary = _strict_json(files["summary"])
+    agg = summary["AggregatedEvaluationResults"]
+    assert "ConfusionMatrix" in agg and "Accuracy" in agg and "AverageRecall" not in agg
+    ev = classifier_eval.evaluation
+    direct = classification_metrics(
+        ev.records, ev.preds, ev.labels, ev.card.thresholds, multi_label=ev.card.multi_label
+    )
+    assert agg["Accuracy"] == pytest.approx(direct.accuracy, abs=1e-6)
+    assert int(direct.confusion.sum()) == 16
+    rows: dict[str, float] = {}
+    for cell in agg["ConfusionMatrix"]:
+        rows[cell["GroundTruthLabel"]] = rows.get(cell["GroundTruthLabel"], 0) + cell["Value"]
+    assert all(v == pytest.approx(1.0) for v in rows.values())  # normalized per true label
+
+
+def test_classifier_manifest_round_trip(
+    classifier_eval: EvaluationOutput, classifier_test_set: tuple[Path, dict[str, Path]]
+) -> None:
+    manifest, buckets = classifier_test_set
+    again = load_ground_truth(classifier_eval.files["manifest"], bucket_map=buckets)
+    original = load_ground_truth(manifest, bucket_map=buckets)
+    assert [(r.ref, r.image_labels) for r in again.images] == [
+        (r.ref, r.image_labels) for r in original.images
+    ]
+    lines = [json.loads(x) for x in classifier_eval.files["manifest"].read_text().splitlines()]
+    flagged = [v[DETAILS_KEY] for x in lines for k, v in x.items()
+               if k.endswith("-metadata") and DETAILS_KEY in v]  # fmt: skip
+    assert len(flagged) == 16  # every true label is flagged found or missed
+    assert all(f["is-true-positive"] != f["is-false-negative"] for f in flagged)
