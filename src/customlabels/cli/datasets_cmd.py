@@ -13,7 +13,8 @@ from customlabels.formats.report import Issue, Severity, ValidationReport
 
 dataset_app = typer.Typer(
     name="dataset",
-    help="Import, check, describe, split and convert labelled datasets.",
+    help="Import, check, describe, split and convert labelled datasets "
+    "(formats: groundtruth, coco, voc, yolo, folders).",
     no_args_is_help=True,
 )
 
@@ -181,3 +182,90 @@ def split(
         )
         maps = " ".join(f"--bucket-map {b}={manifest.parent}" for b in buckets) or "--bucket-map"
         typer.echo(f"note: refs are kept as written; load these manifests with {maps}", err=True)
+
+
+@dataset_app.command("stats")
+def stats(
+    source: Annotated[Path, typer.Argument(help="Manifest (or dataset in --from format).")],
+    fmt: Annotated[str, typer.Option("--from", help="Source format.")] = "groundtruth",
+    bucket_map: BucketMapOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
+) -> None:
+    """Labels with image and box counts, image sizes and box sizes relative to the image."""
+    from customlabels.datasets.stats import dataset_stats
+    from customlabels.formats import load
+
+    options: dict[str, Any] = {"bucket_map": _bucket_map(bucket_map) if bucket_map else None}
+    result = dataset_stats(load(fmt, source, **options))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    typer.echo(
+        f"{source}: {result.task.value}, {result.images} images "
+        f"({result.images_without_labels} without labels), {result.boxes} boxes"
+    )
+    if result.labels:
+        width = max(len(n) for n in result.labels)
+        for name, c in result.labels.items():
+            typer.echo(f"  {name:<{width}}  {c['images']:>6} images  {c['boxes']:>7} boxes")
+    sizes = ", ".join(f"{k} ×{v}" for k, v in list(result.image_sizes.items())[:5])
+    typer.echo(
+        f"image sizes: {sizes}"
+        + (f"; {result.unknown_sizes} unknown" if result.unknown_sizes else "")
+    )
+    if result.box_rel_side:
+        q = result.box_rel_side
+        typer.echo(
+            "box side / image side: "
+            f"p5 {q['p5']:.1%}  p25 {q['p25']:.1%}  median {q['p50']:.1%}  p75 {q['p75']:.1%}  "
+            f"p95 {q['p95']:.1%}"
+        )
+        typer.echo("  " + "  ".join(f"{k}: {v}" for k, v in result.box_rel_side_histogram.items()))
+        p = result.box_min_side_px
+        typer.echo(
+            f"box shorter side (px): min {p['min']:g}  median {p['p50']:g}  max {p['max']:g}"
+        )
+        b = result.boxes_per_image
+        typer.echo(
+            f"boxes per labelled image: median {b['p50']:g}  p95 {b['p95']:g}  max {b['max']:g}"
+        )
+
+
+@dataset_app.command("convert")
+def convert(
+    source: Annotated[Path, typer.Argument(help="Dataset to read (file or folder).")],
+    out: Annotated[Path, typer.Argument(help="Where to write (file or folder, by format).")],
+    from_fmt: Annotated[str, typer.Option("--from", help="Source format.")] = "groundtruth",
+    to_fmt: Annotated[str, typer.Option("--to", help="Target format.")] = "coco",
+    bucket_map: BucketMapOpt = None,
+    images_dir: Annotated[
+        Path | None,
+        typer.Option("--images-dir", help="Image folder for coco/voc sources (default: beside)."),
+    ] = None,
+    ref_prefix: Annotated[
+        str | None,
+        typer.Option("--ref-prefix", help="groundtruth output: source-ref = PREFIX + key."),
+    ] = None,
+) -> None:
+    """Convert between groundtruth, coco, voc, yolo and folders (boxes kept to the pixel)."""
+    from customlabels.formats import ValidationReport, load, save
+
+    report = ValidationReport(source=str(source))
+    dataset = load(
+        from_fmt,
+        source,
+        report=report,
+        bucket_map=_bucket_map(bucket_map) if bucket_map else None,
+        images_dir=images_dir,
+    )
+    typer.echo(
+        f"read {len(dataset)} images, {dataset.num_boxes} boxes, {len(dataset.labels)} labels "
+        f"from {source} ({from_fmt})"
+    )
+    if report.issues:
+        _print_issues(report, 3)
+    if not len(dataset):
+        typer.echo("error: nothing to convert", err=True)
+        raise typer.Exit(1)
+    save(to_fmt, dataset, out, ref_prefix=ref_prefix)
+    typer.echo(f"wrote {out} ({to_fmt})")

@@ -6,7 +6,7 @@
 :class:`ValidationReport` (pass ``report=`` to read it).
 """
 
-from customlabels.formats import groundtruth
+from customlabels.formats import coco, folders, groundtruth, voc, yolo
 from customlabels.formats.registry import (
     DatasetFormat,
     available_formats,
@@ -23,9 +23,13 @@ __all__ = [
     "Severity",
     "ValidationReport",
     "available_formats",
+    "coco",
+    "folders",
     "get_format",
     "groundtruth",
     "load",
     "register_format",
     "save",
+    "voc",
+    "yolo",
 ]

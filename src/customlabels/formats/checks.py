@@ -16,6 +16,7 @@ from customlabels.core.boxes import FloatArray, as_boxes
 from customlabels.formats.report import ValidationReport
 
 __all__ = [
+    "FRAME_TOLERANCE_PX",
     "MAX_LABEL_NAME_LENGTH",
     "SERVICE_BOX_CHECK_SIDE",
     "SERVICE_MAX_BOXES",
@@ -25,6 +26,8 @@ __all__ = [
 
 # The service downscales images whose longer side is over 1280 px before its "too small" check.
 SERVICE_BOX_CHECK_SIDE = 1280
+# Overshoot of the frame tolerated (and clipped away) as float round-off, in pixels.
+FRAME_TOLERANCE_PX = 1e-3
 # The service refuses more boxes than this per image; we accept them and warn (see docs).
 SERVICE_MAX_BOXES = 50
 MAX_LABEL_NAME_LENGTH = 256
@@ -45,8 +48,8 @@ def check_boxes(
     report: ValidationReport,
     line: int | None,
     fields: Sequence[str],
-) -> npt.NDArray[np.bool_]:
-    """Check ``xyxy`` pixel boxes against the image frame; report and return a keep-mask.
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """Check ``xyxy`` pixel boxes against the image frame; report the bad ones.
 
     Args:
         boxes: float64 ``(N, 4)`` ``xyxy`` pixels.
@@ -56,9 +59,16 @@ def check_boxes(
         fields: ``N`` field names (e.g. ``bee-labels.annotations[3]``).
 
     Returns:
-        bool ``(N,)``: True for boxes to keep.
+        ``(kept, keep)``: the boxes kept, ``(K, 4)``, with round-off overshoots of the frame
+        (up to :data:`FRAME_TOLERANCE_PX`) clipped away, and the bool ``(N,)`` mask of kept
+        boxes.
     """
-    b = as_boxes(boxes)
+    b = as_boxes(boxes).copy()
+    if size_wh:
+        tol = FRAME_TOLERANCE_PX
+        w0, h0 = size_wh
+        inside = (b[:, [0, 1]] >= -tol).all(1) & (b[:, 2] <= w0 + tol) & (b[:, 3] <= h0 + tol)
+        b[inside] = np.clip(b[inside], 0, [w0, h0, w0, h0])
     keep = np.ones(len(b), dtype=bool)
     w, h = size_wh if size_wh else (math.inf, math.inf)
     longer = max(w, h)
@@ -90,7 +100,7 @@ def check_boxes(
             keep[i] = False
             code, why = problem
             report.item_error(line, code, f"box ({_describe(box)}): {why}; box dropped", fields[i])
-    return keep
+    return b[keep], keep
 
 
 def check_label_name(

@@ -28,8 +28,9 @@ import numpy as np
 
 from customlabels.core.boxes import ltwh_to_xyxy, xyxy_to_ltwh
 from customlabels.core.dataset import Dataset, ImageRecord, LabelMap, Task
-from customlabels.errors import CustomLabelsError, DatasetError, ManifestError, UnsafePathError
+from customlabels.errors import CustomLabelsError, ManifestError, UnsafePathError
 from customlabels.formats.checks import SERVICE_MAX_BOXES, check_boxes, check_label_name
+from customlabels.formats.files import size_of
 from customlabels.formats.refs import RefError, RefResolver
 from customlabels.formats.registry import register_format
 from customlabels.formats.report import ValidationReport
@@ -336,11 +337,9 @@ class _Parser:
             box_names.append(name)
             fields.append(fld)
         if boxes:
-            xyxy = ltwh_to_xyxy(boxes)
-            keep = check_boxes(xyxy, size, rep, n, fields)
-            for k in np.flatnonzero(keep).tolist():
-                line.boxes.append([float(v) for v in xyxy[k]])
-                line.box_names.append(box_names[k])
+            kept, keep = check_boxes(ltwh_to_xyxy(boxes), size, rep, n, fields)
+            line.boxes += kept.tolist()
+            line.box_names += [box_names[k] for k in np.flatnonzero(keep).tolist()]
         for name in names.values():
             if name is not None:
                 self._note_label(name)
@@ -594,16 +593,6 @@ def load_ground_truth(
 
 
 # -- writing ------------------------------------------------------------------------------
-def _size_of(image: ImageRecord) -> tuple[int, int]:
-    if image.size_wh is not None:
-        return image.size_wh
-    if image.path is not None:
-        from customlabels.io.images import read_image_bytes, read_size_wh
-
-        return read_size_wh(read_image_bytes(image.path), str(image.path))
-    raise DatasetError(f"{image.ref}: image size unknown and no file to read it from")
-
-
 def dataset_to_ground_truth(
     dataset: Dataset,
     detection_attr: str = "bounding-box",
@@ -635,7 +624,7 @@ def dataset_to_ground_truth(
         is_detection = len(image.boxes) > 0 or image.extra.get("task") == Task.OBJECT_LOCALIZATION
         if is_detection:
             attr = (gt.get("detection_attrs") or [detection_attr])[0]
-            w, h = _size_of(image)
+            w, h = size_of(image)
             ltwh = np.rint(xyxy_to_ltwh(np.rint(image.boxes))).astype(np.int64)
             line[attr] = {
                 "image_size": [{"width": int(w), "height": int(h), "depth": 3}],

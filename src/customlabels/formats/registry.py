@@ -6,6 +6,7 @@ Formats register themselves on import (``customlabels.formats`` imports them all
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,17 +68,36 @@ def get_format(name: str) -> DatasetFormat:
         ) from None
 
 
+def _options(
+    func: Callable[..., Any], fmt: str, verb: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Drop ``None`` options; refuse one the format's function does not take."""
+    given = {k: v for k, v in options.items() if v is not None}
+    accepted = inspect.signature(func).parameters
+    unknown = sorted(k for k in given if k not in accepted)
+    if unknown:
+        takes = sorted(k for k in accepted if k not in ("path", "dataset"))
+        raise InvalidParameterError(
+            f"format {fmt!r} does not {verb} with {unknown}; it takes {takes}"
+        )
+    return given
+
+
 def load(fmt: str, path: Path | str, **options: Any) -> Dataset:
-    """Load the dataset at ``path`` written in format ``fmt``."""
-    return get_format(fmt).load(Path(path), **options)
+    """Load the dataset at ``path`` written in format ``fmt``.
+
+    Options set to ``None`` are ignored, so callers may pass every option they have.
+    """
+    spec = get_format(fmt)
+    return spec.load(Path(path), **_options(spec.load, fmt, "load", options))
 
 
 def save(fmt: str, dataset: Dataset, path: Path | str, **options: Any) -> None:
-    """Write ``dataset`` at ``path`` in format ``fmt``."""
+    """Write ``dataset`` at ``path`` in format ``fmt`` (``None`` options are ignored)."""
     spec = get_format(fmt)
     if spec.save is None:
         raise InvalidParameterError(
             f"format {fmt!r} can be read but not written; expected one of "
             f"{available_formats(writable=True)}"
         )
-    spec.save(dataset, Path(path), **options)
+    spec.save(dataset, Path(path), **_options(spec.save, fmt, "save", options))
