@@ -1,9 +1,227 @@
-"""CLI commands of one area (registered on the root app by `register`)."""
+"""``customlabels pipeline run|status`` and ``customlabels worker``: parse, call, render."""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from customlabels.errors import InvalidParameterError
+
+pipeline_app = typer.Typer(
+    help="Run the model on every image that lands under a bucket prefix; results as <key>.json.",
+    no_args_is_help=True,
+)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(process)d %(levelname)s %(message)s",
+    )
+
+
+def _sse(sse: str | None, kms_key: str | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if sse:
+        out["ServerSideEncryption"] = sse
+    if kms_key:
+        if sse != "aws:kms":
+            raise InvalidParameterError("--sse-kms-key-id: needs --sse aws:kms")
+        out["SSEKMSKeyId"] = kms_key
+    return out
+
+
+@pipeline_app.command("run")
+def run_cmd(
+    bucket: Annotated[
+        Path | None,
+        typer.Option("--bucket", help="Local folder used as the bucket (embedded mode)."),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="s3://BUCKET (scale-out mode, with --broker).")
+    ] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option("--broker", help="redis://HOST:6379/0: dispatch to `customlabels worker`s."),
+    ] = None,
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="Only keys under this prefix are inputs.")
+    ] = "test_images/",
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Model version folder (model.onnx + model.json).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Embedded worker processes.")] = 1,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option("--min-confidence", help="0–100; default: each label's assumed threshold."),
+    ] = None,
+    max_results: Annotated[
+        int | None, typer.Option("--max-results", help="At most this many labels per image.")
+    ] = None,
+    settle: Annotated[
+        float,
+        typer.Option("--settle", help="Seconds a file must stay unchanged before it is read."),
+    ] = 1.0,
+    rescan: Annotated[
+        float, typer.Option("--rescan", help="Seconds between full listings of the prefix.")
+    ] = 30.0,
+    lease: Annotated[
+        float, typer.Option("--lease", help="Visibility timeout of a job, seconds.")
+    ] = 300.0,
+    max_attempts: Annotated[
+        int, typer.Option("--max-attempts", help="Deliveries before a job is dead-lettered.")
+    ] = 3,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir", help="Where the queue lives (default BUCKET/.customlabels-pipeline)."
+        ),
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="Process what is there, then exit.")] = False,
+    events: Annotated[
+        str | None,
+        typer.Option("--events", help="Redis list name receiving S3 event JSON (scale-out)."),
+    ] = None,
+    events_url: Annotated[
+        str | None,
+        typer.Option("--events-url", help="Redis URL of --events (default: the broker)."),
+    ] = None,
+    s3_endpoint_url: Annotated[
+        str | None, typer.Option("--s3-endpoint-url", help="S3-compatible endpoint.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Watch a prefix and write <key>.json (or <key>.error.json) beside every image."""
+    _logging(verbose)
+    if broker:
+        from customlabels.pipeline.dispatch import DispatchConfig, run_dispatcher
+
+        if not store:
+            raise InvalidParameterError("--broker: needs --store s3://BUCKET")
+        sent = run_dispatcher(
+            DispatchConfig(
+                store_url=store,
+                broker=broker,
+                prefix=prefix,
+                s3_endpoint_url=s3_endpoint_url,
+                events_list=events,
+                events_url=events_url,
+                reconcile_s=rescan,
+                model_dir=model,
+                exit_when_idle=once,
+            )
+        )
+        typer.echo(json.dumps({"dispatched": sent}))
+        return
+    from customlabels.pipeline.embedded import EmbeddedConfig, run_embedded
+    from customlabels.pipeline.sqlite_queue import QueueConfig
+    from customlabels.pipeline.worker import WorkerOptions
+
+    if bucket is None or model is None:
+        raise InvalidParameterError("pipeline run: expected --bucket DIR and --model MODEL")
+    delay = float(os.environ.get("CUSTOMLABELS_PIPELINE_DELAY_S", "0") or 0)
+    summary = run_embedded(
+        EmbeddedConfig(
+            bucket=bucket,
+            prefix=prefix,
+            model_dir=model,
+            workers=workers,
+            options=WorkerOptions(min_confidence, max_results, delay_s=delay),
+            queue=QueueConfig(lease_s=lease, max_attempts=max_attempts),
+            state_dir=state_dir,
+            settle_s=settle,
+            rescan_s=rescan,
+            exit_when_idle=once,
+        )
+    )
+    typer.echo(
+        json.dumps(
+            {"queued": summary.queued, "restarts": summary.restarts, "counts": summary.counts}
+        )
+    )
+
+
+@pipeline_app.command("status")
+def status_cmd(
+    bucket: Annotated[
+        Path | None, typer.Option("--bucket", help="Local bucket folder (embedded mode).")
+    ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option("--state-dir", help="Queue folder, if not the default.")
+    ] = None,
+    broker: Annotated[
+        str | None, typer.Option("--broker", help="redis://... (scale-out mode, with --store).")
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="s3://BUCKET (scale-out mode).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Queued / in-progress / done / failed counts and the oldest waiting job."""
+    from customlabels.pipeline.status import embedded_status, render_status, scaleout_status
+
+    if broker:
+        if not store:
+            raise InvalidParameterError("--broker: needs --store s3://BUCKET")
+        report = scaleout_status(broker, store)
+    else:
+        if bucket is None and state_dir is None:
+            raise InvalidParameterError("pipeline status: expected --bucket DIR (or --broker)")
+        report = embedded_status(bucket, state_dir)
+    typer.echo(json.dumps(report, indent=1) if as_json else render_status(report))
+
+
+def worker_cmd(
+    broker: Annotated[str, typer.Option("--broker", help="redis://HOST:6379/0 or amqp://...")],
+    store: Annotated[
+        str, typer.Option("--store", help="s3://BUCKET (or a folder every worker shares).")
+    ],
+    model: Annotated[Path, typer.Option("--model", help="Model version folder.")],
+    s3_endpoint_url: Annotated[
+        str | None, typer.Option("--s3-endpoint-url", help="S3-compatible endpoint.")
+    ] = None,
+    min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="0–100.")] = None,
+    max_results: Annotated[int | None, typer.Option("--max-results")] = None,
+    sse: Annotated[
+        str | None,
+        typer.Option("--sse", help="Server-side encryption of results: aws:kms or AES256."),
+    ] = None,
+    sse_kms_key_id: Annotated[
+        str | None, typer.Option("--sse-kms-key-id", help="KMS key for --sse aws:kms.")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Worker processes on this machine.")
+    ] = 1,
+    threads: Annotated[
+        int, typer.Option("--threads", help="ONNX Runtime threads per process.")
+    ] = 1,
+    visibility_timeout: Annotated[
+        float, typer.Option("--visibility-timeout", help="Redis redelivery of unacked jobs, s.")
+    ] = 3600.0,
+) -> None:
+    """A Celery worker: takes image keys from the broker, writes results to the store."""
+    _logging(False)
+    from customlabels.pipeline.celery_app import WorkerSettings, run_worker
+    from customlabels.pipeline.worker import WorkerOptions
+
+    delay = float(os.environ.get("CUSTOMLABELS_PIPELINE_DELAY_S", "0") or 0)
+    settings = WorkerSettings(
+        store_url=store,
+        model_dir=model,
+        s3_endpoint_url=s3_endpoint_url,
+        sse=_sse(sse, sse_kms_key_id),
+        options=WorkerOptions(min_confidence, max_results, delay_s=delay),
+        threads=threads,
+    )
+    run_worker(broker, settings, concurrency=concurrency, visibility_timeout_s=visibility_timeout)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to ``app``."""
+    """Add ``pipeline run|status`` and ``worker`` to ``app``."""
+    app.add_typer(pipeline_app, name="pipeline")
+    app.command("worker")(worker_cmd)

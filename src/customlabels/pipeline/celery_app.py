@@ -1,0 +1,186 @@
+"""Distributed workers: Celery over Redis (or RabbitMQ), the same worker function as embedded.
+
+Delivery settings that make a killed worker's job go to another one: ``task_acks_late`` (the
+message is acknowledged after the task returns), ``task_reject_on_worker_lost`` (a pool process
+killed mid-task puts its message back), ``worker_prefetch_multiplier=1`` (a worker holds one
+message beyond the one it runs, none hidden behind a busy process). If a whole worker machine
+dies, Redis redelivers its unacknowledged message after the transport's ``visibility_timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import worker_process_init
+
+from customlabels.pipeline.worker import WorkerOptions, process_image
+
+__all__ = ["QUEUE_NAME", "TASK_NAME", "WorkerSettings", "create_app", "run_worker", "send_job"]
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "customlabels"
+TASK_NAME = "customlabels.detect"
+
+
+@dataclass
+class WorkerSettings:
+    """What ``customlabels worker`` needs besides the broker.
+
+    Attributes:
+        store_url: ``s3://BUCKET`` (or a folder shared by every worker).
+        model_dir: the model version folder, present on each worker machine.
+        s3_endpoint_url: for S3-compatible stores (SeaweedFS, MinIO).
+        sse: server-side encryption passed to PutObject, e.g. ``{"ServerSideEncryption":
+            "aws:kms", "SSEKMSKeyId": "..."}``.
+        options: thresholds etc. (see :class:`WorkerOptions`).
+        threads: ONNX Runtime intra-op threads per worker process.
+        max_retries / backoff_s: transient errors are retried with exponential backoff, then
+            recorded as dead letters.
+    """
+
+    store_url: str
+    model_dir: Path
+    s3_endpoint_url: str | None = None
+    sse: dict[str, str] = field(default_factory=dict)
+    options: WorkerOptions = field(default_factory=WorkerOptions)
+    threads: int = 1
+    max_retries: int = 3
+    backoff_s: float = 1.0
+
+
+class _Context:
+    """Per worker process: store, model (loaded once) and ledger."""
+
+    settings: WorkerSettings | None = None
+    broker: str = ""
+    store: Any = None
+    model: Any = None
+    ledger: Any = None
+
+    @classmethod
+    def ready(cls) -> _Context:
+        if cls.settings is None:
+            raise RuntimeError(
+                "customlabels worker settings not configured (use `customlabels worker`)"
+            )
+        if cls.model is None:
+            from customlabels.pipeline.model import load_model
+            from customlabels.storage import open_store
+
+            s = cls.settings
+            opts: dict[str, Any] = {}
+            if s.store_url.startswith("s3://"):
+                opts = {"endpoint_url": s.s3_endpoint_url, "sse": s.sse or None}
+            cls.store = open_store(s.store_url, **opts)
+            cls.model = load_model(s.model_dir, threads=s.threads)
+            cls.ledger = _ledger_for(cls.broker, cls.store.name)
+            log.info("worker process ready: model %s on %s", cls.model.version, s.store_url)
+        return cls()
+
+
+def _ledger_for(broker: str, bucket: str) -> Any:
+    from customlabels.pipeline.ledger import Ledger
+
+    if not broker.startswith(("redis://", "rediss://")):
+        return None  # with RabbitMQ there is no ledger: status shows the queue only
+    import redis
+
+    return Ledger(redis.Redis.from_url(broker), bucket)
+
+
+@worker_process_init.connect
+def _load_in_child(**_: Any) -> None:
+    if _Context.settings is not None:
+        _Context.ready()
+
+
+def _detect(task: Task, message: dict[str, Any]) -> str:
+    ctx = _Context.ready()
+    key = str(message["key"])
+    settings = ctx.settings
+    if settings is None:  # ready() raised already; this keeps the type checker informed
+        raise RuntimeError("worker settings missing")
+    if ctx.ledger:
+        ctx.ledger.started(key)
+    try:
+        result = process_image(ctx.store, key, ctx.model, settings.options)
+    except Exception as exc:
+        error = {"__type": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"}
+        if task.request.retries >= settings.max_retries:
+            log.error("dead letter %s: %s", key, error["message"])
+            if ctx.ledger:
+                ctx.ledger.dead(key, error)
+            return "DEAD"
+        if ctx.ledger:
+            ctx.ledger.retrying(key)
+        raise task.retry(exc=exc, countdown=settings.backoff_s * 2**task.request.retries) from exc
+    if ctx.ledger:
+        ctx.ledger.finished(key, result.outcome.value)
+    return result.outcome.value
+
+
+def create_app(broker: str, visibility_timeout_s: float = 3600.0) -> Celery:
+    """A Celery app with the pipeline's delivery settings and its one task.
+
+    Args:
+        broker: ``redis://HOST:6379/0`` or ``amqp://...``.
+        visibility_timeout_s: Redis only: an unacknowledged message (its worker machine died)
+            is delivered again after this long. Keep it above the longest job.
+    """
+    app = Celery("customlabels", broker=broker, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=QUEUE_NAME,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": visibility_timeout_s},
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    app.task(name=TASK_NAME, bind=True, max_retries=None)(_detect)
+    return app
+
+
+def send_job(app: Celery, bucket: str, key: str, etag: str | None) -> None:
+    """Queue one image: the message carries its bucket, key and ETag, never its bytes."""
+    app.send_task(TASK_NAME, args=[{"bucket": bucket, "key": key, "etag": etag}], queue=QUEUE_NAME)
+
+
+def run_worker(
+    broker: str,
+    settings: WorkerSettings,
+    concurrency: int = 1,
+    visibility_timeout_s: float = 3600.0,
+    loglevel: str = "INFO",
+) -> None:
+    """Run a Celery worker (prefork pool of ``concurrency`` processes) until stopped."""
+    import os
+    import socket
+
+    _Context.settings = settings
+    _Context.broker = broker
+    app = create_app(broker, visibility_timeout_s)
+    app.worker_main(
+        argv=[
+            "worker",
+            f"--loglevel={loglevel}",
+            "--pool=prefork",
+            f"--concurrency={concurrency}",
+            "-Q",
+            QUEUE_NAME,
+            "-n",
+            f"customlabels-{os.getpid()}@{socket.gethostname()}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
