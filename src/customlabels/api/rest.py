@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from customlabels.api.auth import authenticate, check_body_size
-from customlabels.errors import ImageTooLargeError
+from customlabels.errors import ImageTooLargeError, InvalidParameterError
 from customlabels.service import projects, versions
 from customlabels.service.context import Context
 
@@ -25,6 +26,8 @@ _FORM_OVERHEAD = 64 * 1024  # multipart boundaries and form fields around the im
 async def _auth(request: Request) -> None:
     settings = request.app.state.settings
     check_body_size(request, settings.request_limits.max_bytes + _FORM_OVERHEAD)
+    # the body is read (and cached for the route: FastAPI parses no body params before us
+    # because no route here declares form fields) so SigV4 can hash it
     body = await request.body() if settings.auth else b""
     authenticate(request, body, settings, basic=True)
 
@@ -82,29 +85,57 @@ async def stop_version(request: Request, project: str, version: str) -> dict[str
     return await run_in_threadpool(versions.stop_project_version, ctx, arn)
 
 
+_DETECT_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {"type": "string", "format": "binary"},
+                        "min_confidence": {"type": "number", "minimum": 0, "maximum": 100},
+                        "max_results": {"type": "integer", "minimum": 0},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 @router.post(
     "/projects/{project}/versions/{version}/detect",
     summary="DetectCustomLabels on an uploaded image (multipart field 'image')",
+    openapi_extra=_DETECT_FORM,
 )
-async def detect(
-    request: Request,
-    project: str,
-    version: str,
-    image: Annotated[UploadFile, File(description="a JPEG or PNG image")],
-    min_confidence: Annotated[float | None, Form(ge=0, le=100)] = None,
-    max_results: Annotated[int | None, Form(ge=0)] = None,
-) -> dict[str, Any]:
+async def detect(request: Request, project: str, version: str) -> dict[str, Any]:
+    """Form fields: ``image`` (JPEG/PNG), optional ``min_confidence`` (0–100), ``max_results``.
+
+    The form is parsed here, after the router's auth has read (and signed-checked) the body.
+    """
     ctx = _ctx(request)
     limit = ctx.settings.request_limits.max_bytes
-    data = await image.read(limit + 1)
+    async with request.form() as form:  # closes the spooled upload when done
+        upload = form.get("image")
+        if not isinstance(upload, StarletteUploadFile):
+            raise InvalidParameterError("image: expected a file in the multipart field 'image'")
+        data = await upload.read(limit + 1)
+        min_confidence = _number(form.get("min_confidence"), float, "min_confidence")
+        max_results = _number(form.get("max_results"), int, "max_results")
     if len(data) > limit:
-        raise ImageTooLargeError(f"{image.filename}: over the limit of {limit} bytes")
+        raise ImageTooLargeError(f"{upload.filename}: over the limit of {limit} bytes")
     arn = versions.version_arn_of(ctx, project, version)
     return await run_in_threadpool(
-        versions.detect_custom_labels,
-        ctx,
-        arn,
-        {"Bytes": data},
-        max_results,
-        min_confidence,
+        versions.detect_custom_labels, ctx, arn, {"Bytes": data}, max_results, min_confidence
     )
+
+
+def _number(value: Any, kind: type, field: str) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"{field}: expected a {kind.__name__}, got {value!r}") from None

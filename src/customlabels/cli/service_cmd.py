@@ -267,6 +267,25 @@ def models_train(
     _echo(result)
 
 
+@models_app.command("import")
+def models_import(
+    project: Annotated[str, typer.Argument(help="Project name or ARN.")],
+    version: Annotated[str, typer.Argument(help="Version name.")],
+    model_dir: Annotated[Path, typer.Argument(help="Model folder or exported bundle.")],
+    home: Path | None = _HOME,
+) -> None:
+    """Register a model trained with `customlabels train` as a version (local home only)."""
+    from customlabels.service.context import open_context
+    from customlabels.service.versions import import_model_version
+
+    ctx = open_context(_settings(home), recover=False)
+    try:
+        arn = _project_arn(project, None, home)
+        _echo(import_model_version(ctx, arn, version, model_dir))
+    finally:
+        ctx.catalog.close()
+
+
 @models_app.command("describe")
 def models_describe(
     project: str = typer.Argument(..., help="Project name or ARN."),

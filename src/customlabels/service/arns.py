@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from customlabels.errors import InvalidParameterError
 
-__all__ = ["Arn", "dataset_arn", "parse_arn", "project_arn", "version_arn"]
+__all__ = ["Arn", "check_name", "dataset_arn", "parse_arn", "project_arn", "version_arn"]
 
 PREFIX = "arn:aws:rekognition:local:000000000000:"
 _NAME = r"[a-zA-Z0-9_.\-]{1,255}"
@@ -72,7 +72,8 @@ def parse_arn(arn: str, kind: str, field: str = "Arn") -> Arn:
 
 
 def check_name(name: str, field: str) -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    """Check a project or version name; ``.`` and ``..`` are refused (names become folders)."""
+    if not isinstance(name, str) or not NAME_RE.match(name) or set(name) == {"."}:
         raise InvalidParameterError(
             f"{field}: expected 1–255 characters of [a-zA-Z0-9_.-], got {name!r}"
         )

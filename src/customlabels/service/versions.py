@@ -37,6 +37,7 @@ __all__ = [
     "describe_project_versions",
     "detect_custom_labels",
     "get_version",
+    "import_model_version",
     "start_project_version",
     "stop_project_version",
     "version_arn_of",
@@ -364,3 +365,51 @@ def version_arn_of(ctx: Context, project: str, version: str) -> str:
             if row.project.name == project:
                 return row.arn
     raise ResourceNotFoundError(f"model version {project}/{version}: no such version")
+
+
+def import_model_version(
+    ctx: Context, project_arn: str, version_name: str, model_dir: Path
+) -> dict[str, Any]:
+    """Register a model trained outside the service (``customlabels train --out DIR``, or an
+    exported bundle) as a TRAINING_COMPLETED version of a project, ready to start.
+
+    The folder's ``model.onnx`` and ``model.json`` (and ``evaluation/`` if present) are copied
+    under the home folder; the card is validated first.
+    """
+    from customlabels.inference.model_card import CARD_NAME, ONNX_NAME, ModelCard
+    from customlabels.service.evaluation_summary import test_f1
+    from customlabels.service.resolve import resolve_model
+
+    check_name(version_name, "VersionName")
+    src = resolve_model(model_dir)
+    card = ModelCard.load(src)
+    with ctx.catalog.session() as s:
+        project = get_project(s, project_arn)
+        if any(v.name == version_name for v in project.versions):
+            raise ResourceInUseError(
+                f"VersionName: project {project.name} already has a version {version_name!r}"
+            )
+        target = ctx.settings.models_dir / project.name / version_name / "model"
+        if target.parent.exists():
+            shutil.rmtree(target.parent)
+        target.mkdir(parents=True)
+        for name in (ONNX_NAME, CARD_NAME):
+            shutil.copy2(src / name, target / name)
+        if (src / "evaluation").is_dir():
+            shutil.copytree(src / "evaluation", target / "evaluation")
+        created = now()
+        row = VersionRow(
+            project_id=project.id,
+            name=version_name,
+            arn=version_arn(project.name, version_name, int(created * 1000)),
+            created_at=created,
+            status=VersionStatus.TRAINING_COMPLETED.value,
+            status_message=f"imported from {src}",
+            model_dir=str(target),
+            training_started_at=created,
+            training_end=created,
+            f1_score=test_f1(card),
+            description=f"imported: {card.version_name or src.name}"[:255],
+        )
+        s.add(row)
+        return {"ProjectVersionArn": row.arn, "Status": row.status}

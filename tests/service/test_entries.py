@@ -1,0 +1,65 @@
+"""Dataset entries summarised from real Ground Truth lines; the seeded train/test split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from customlabels.service.entries import parse_entry, parse_manifest, split_refs
+
+
+def test_real_box_lines_give_labels_and_box_counts(bccd_manifest: Path) -> None:
+    lines = bccd_manifest.read_text().splitlines()
+    entries = parse_manifest(bccd_manifest.read_bytes(), "bccd")
+    assert len(entries) == len([line for line in lines if line.strip()])
+    first = entries[0]
+    raw = json.loads(lines[0])
+    assert first.source_ref == raw["source-ref"]
+    assert first.num_boxes == len(raw["cell-labels"]["annotations"]) == sum(first.labels.values())
+    assert set(first.labels) <= {"RBC", "WBC", "Platelets"}
+    assert not any(e.error for e in entries)
+
+
+def test_image_level_lines_have_labels_without_boxes(bee_crops_manifest: Path) -> None:
+    entry = parse_entry(bee_crops_manifest.read_text().splitlines()[0])
+    assert entry.error == "" and entry.num_boxes == 0
+    assert list(entry.labels.values()) == [0]
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("{not json", "ERROR_INVALID_JSON_LINE"),
+        ("[1, 2]", "ERROR_INVALID_JSON_LINE"),
+        ('{"x": 1}', "ERROR_MISSING_SOURCE_REF"),
+        (
+            '{"source-ref": "s3://b/k.jpg", "a": {}, "a-metadata": {"type": "groundtruth/other"}}',
+            "ERROR_UNSUPPORTED_USE_CASE_TYPE",
+        ),
+        (
+            '{"source-ref": "s3://b/k.jpg", "a": {"annotations": [{"class_id": 3}]}, '
+            '"a-metadata": {"type": "groundtruth/object-detection", "class-map": {"0": "x"}}}',
+            "ERROR_INVALID_LABEL_ATTRIBUTE_FORMAT",
+        ),
+    ],
+)
+def test_unusable_lines_carry_the_service_error_code(line: str, code: str) -> None:
+    assert code in parse_entry(line, "m:1").error
+
+
+def test_lines_without_source_ref_are_kept_as_errors_under_their_line() -> None:
+    entries = parse_manifest(b'{"source-ref": "s3://b/a.jpg"}\n\n{"x": 1}\n', "m")
+    assert [e.source_ref for e in entries] == ["s3://b/a.jpg", "#m:3"]
+    assert entries[1].error
+
+
+def test_split_is_deterministic_disjoint_and_twenty_percent() -> None:
+    refs = [f"s3://b/{i}.jpg" for i in range(50)]
+    train, test = split_refs(refs)
+    assert (len(train), len(test)) == (40, 10)
+    assert train.isdisjoint(test) and train | test == set(refs)
+    assert split_refs(list(reversed(refs))) == (train, test)
+    assert split_refs(refs, seed=1) != (train, test)
+    assert all(len(side) == 1 for side in split_refs(refs[:2]))
