@@ -109,7 +109,7 @@ def test_a_version_still_training_is_not_ready(tmp_path: Path, bccd_buckets: Pat
         }
         datasets.create_dataset(ctx, project, "TRAIN", source)
         arn = versions.create_project_version(ctx, project, "v1", {})["ProjectVersionArn"]
-        with pytest.raises(ResourceNotReadyError, match="TRAINING_IN_PROGRESS|no trained model"):
+        with pytest.raises(ResourceNotReadyError, match=r"TRAINING_IN_PROGRESS|no trained model"):
             resolve_model(arn, home)
     finally:
         ctx.close()

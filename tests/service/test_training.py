@@ -109,7 +109,7 @@ def test_shutdown_and_restart_never_leave_a_version_in_progress(
     make_ctx, tmp_path: Path, bccd_buckets: Path
 ) -> None:  # type: ignore[no-untyped-def]
     ctx = make_ctx("import time; time.sleep(60)")
-    project, arn = _submit(ctx)
+    project, _ = _submit(ctx)
     deadline = time.monotonic() + 20
     while ctx.trainer._proc is None and time.monotonic() < deadline:
         time.sleep(0.05)
