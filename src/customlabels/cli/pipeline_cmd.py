@@ -94,6 +94,10 @@ def run_cmd(
     s3_endpoint_url: Annotated[
         str | None, typer.Option("--s3-endpoint-url", help="S3-compatible endpoint.")
     ] = None,
+    seaweed_filer: Annotated[
+        str | None,
+        typer.Option("--seaweed-filer", help="HOST:PORT of a SeaweedFS filer: follow its feed."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Watch a prefix and write <key>.json (or <key>.error.json) beside every image."""
@@ -113,6 +117,7 @@ def run_cmd(
                 events_url=events_url,
                 reconcile_s=rescan,
                 model_dir=model,
+                seaweed_filer=seaweed_filer,
                 exit_when_idle=once,
             )
         )

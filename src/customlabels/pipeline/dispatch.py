@@ -39,6 +39,7 @@ class DispatchConfig:
         reconcile_s: period of the bucket listing that finds images without results.
         claim_ttl_s: how long a dispatched (key, ETag) is not dispatched again.
         model_dir: when given, the start-up listing also redoes results of other model versions.
+        seaweed_filer: ``host:port`` of a SeaweedFS filer: follow its metadata feed as events.
     """
 
     store_url: str
@@ -50,6 +51,7 @@ class DispatchConfig:
     reconcile_s: float = 30.0
     claim_ttl_s: int = 3600
     model_dir: Any = None
+    seaweed_filer: str | None = None
     exit_when_idle: bool = False
 
     def __post_init__(self) -> None:
@@ -76,6 +78,11 @@ class Dispatcher:
             if config.events_list
             else None
         )
+        self.feed = None
+        if config.seaweed_filer:
+            from customlabels.pipeline.seaweed_feed import SeaweedMetaFeed
+
+            self.feed = SeaweedMetaFeed(config.seaweed_filer, self.store.name, config.prefix)
         self.dispatched = 0
 
     def offer(self, key: str, etag: str | None) -> bool:
@@ -97,15 +104,23 @@ class Dispatcher:
             n += self.offer(info.key, info.etag)
         return n
 
+    def pump_feed(self) -> int:
+        """Dispatch what the SeaweedFS metadata feed reported since the last call."""
+        n = 0
+        while self.feed is not None and not self.feed.events.empty():
+            event = self.feed.events.get_nowait()
+            n += self.offer(event.key, event.etag)
+        return n
+
     def pump_events(self, timeout_s: float) -> int:
         """Take one event document (waiting up to ``timeout_s``) and dispatch its keys."""
+        n = self.pump_feed()
         if self.source is None:
             time.sleep(timeout_s)
-            return 0
+            return n + self.pump_feed()
         raw = self.source.pop(timeout_s)
         if raw is None:
-            return 0
-        n = 0
+            return n
         for event in self.source.events(raw):
             if event.bucket != self.store.name:
                 log.info("ignoring an event for bucket %s", event.bucket)
@@ -114,7 +129,17 @@ class Dispatcher:
         self.source.done(raw)
         return n
 
+    def close(self) -> None:
+        if self.feed is not None:
+            self.feed.close()
+
     def run(self, stop: threading.Event) -> int:
+        try:
+            return self._run(stop)
+        finally:
+            self.close()
+
+    def _run(self, stop: threading.Event) -> int:
         self.reconcile(deep=True)
         next_pass = time.monotonic() + self.config.reconcile_s
         while not stop.is_set():
