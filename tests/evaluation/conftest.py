@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from customlabels.evaluation.outputs import EvaluationOutput, evaluate_model
 from customlabels.inference.model_card import ModelCard
 
 
@@ -49,3 +51,28 @@ def classifier_test_set(
         bee_crops_manifest, tiny_classifier_dir, folder / "test.manifest", 8, 8
     )
     return path, {bucket: bee_crops_manifest.parent}
+
+
+@pytest.fixture(scope="session")
+def detector_eval(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_detector_dir: Path,
+    detector_test_set: tuple[Path, dict[str, Path]],
+) -> EvaluationOutput:
+    model = tmp_path_factory.mktemp("det-model") / "bees-tiny"
+    shutil.copytree(tiny_detector_dir, model)
+    manifest, buckets = detector_test_set
+    return evaluate_model(model, manifest, bucket_map=buckets, n_boot=300)
+
+
+@pytest.fixture(scope="session")
+def classifier_eval(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_classifier_dir: Path,
+    classifier_test_set: tuple[Path, dict[str, Path]],
+) -> EvaluationOutput:
+    manifest, buckets = classifier_test_set
+    out = tmp_path_factory.mktemp("cls-eval")
+    return evaluate_model(
+        tiny_classifier_dir, manifest, out, bucket_map=buckets, n_boot=300, update_card=False
+    )

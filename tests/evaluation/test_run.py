@@ -4,7 +4,6 @@ evaluation manifest read back through the Ground Truth importer."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +12,16 @@ import pytest
 from customlabels.evaluation import classification_metrics, detection_metrics
 from customlabels.evaluation.manifest import DETAILS_KEY, PREDICTIONS_KEY
 from customlabels.evaluation.outcomes import Kind
-from customlabels.evaluation.outputs import EvaluationOutput, evaluate_model
+from customlabels.evaluation.outputs import EvaluationOutput
 from customlabels.formats.groundtruth import load_ground_truth
 from customlabels.inference.model_card import ModelCard
 
-SERVICE_KEYS = {"Version", "EvaluationDetails", "AggregatedEvaluationResults",
-                "LabelEvaluationResults"}  # fmt: skip
+SERVICE_KEYS = {
+    "Version",
+    "EvaluationDetails",
+    "AggregatedEvaluationResults",
+    "LabelEvaluationResults",
+}
 
 
 def _strict_json(path: Path) -> dict:
@@ -28,42 +31,29 @@ def _strict_json(path: Path) -> dict:
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
-@pytest.fixture(scope="module")
-def detector_eval(
-    tmp_path_factory: pytest.TempPathFactory,
-    tiny_detector_dir: Path,
-    detector_test_set: tuple[Path, dict[str, Path]],
-) -> EvaluationOutput:
-    model = tmp_path_factory.mktemp("det-model") / "bees-tiny"
-    shutil.copytree(tiny_detector_dir, model)
-    manifest, buckets = detector_test_set
-    return evaluate_model(model, manifest, bucket_map=buckets, n_boot=300)
-
-
-@pytest.fixture(scope="module")
-def classifier_eval(
-    tmp_path_factory: pytest.TempPathFactory,
-    tiny_classifier_dir: Path,
-    classifier_test_set: tuple[Path, dict[str, Path]],
-) -> EvaluationOutput:
-    manifest, buckets = classifier_test_set
-    out = tmp_path_factory.mktemp("cls-eval")
-    return evaluate_model(
-        tiny_classifier_dir, manifest, out, bucket_map=buckets, n_boot=300, update_card=False
-    )
-
-
 def test_detector_outputs_and_summary_shape(detector_eval: EvaluationOutput) -> None:
     out_dir = detector_eval.files["summary"].parent
     assert out_dir.name == "evaluation"  # default: MODEL_DIR/evaluation
-    for name in ("EvaluationSummary.json", "evaluation.manifest", "pr_curves.png",
-                 "f1_confidence.png", "report.html"):  # fmt: skip
+    for name in (
+        "EvaluationSummary.json",
+        "evaluation.manifest",
+        "pr_curves.png",
+        "f1_confidence.png",
+        "report.html",
+    ):
         assert (out_dir / name).stat().st_size > 0, name
     summary = _strict_json(out_dir / "EvaluationSummary.json")
     assert summary.keys() >= SERVICE_KEYS
     agg = summary["AggregatedEvaluationResults"]
-    for key in ("Precision", "Recall", "F1Score", "AveragePrecision", "AverageRecall",
-                "AveragePrecision50_95", "Intervals95"):  # fmt: skip
+    for key in (
+        "Precision",
+        "Recall",
+        "F1Score",
+        "AveragePrecision",
+        "AverageRecall",
+        "AveragePrecision50_95",
+        "Intervals95",
+    ):
         assert key in agg, key
     ev = detector_eval.evaluation
     assert summary["EvaluationDetails"]["NumberOfTestingImages"] == len(ev.records) == 8
@@ -107,10 +97,15 @@ def test_outcomes_add_up_to_the_metrics(detector_eval: EvaluationOutput) -> None
     outcomes = ev.outcomes()
     for c, name in enumerate(ev.labels):
         at = ev.metrics.per_label[name].at_threshold
-        got = {k: sum(1 for o in outcomes for i in o.items if i.label == c and i.kind == k)
-               for k in Kind}  # fmt: skip
+        got = {
+            k: sum(1 for o in outcomes for i in o.items if i.label == c and i.kind == k)
+            for k in Kind
+        }
         assert (got[Kind.TRUE_POSITIVE], got[Kind.FALSE_POSITIVE], got[Kind.FALSE_NEGATIVE]) == (
-            at.tp, at.fp, at.fn), name  # fmt: skip
+            at.tp,
+            at.fp,
+            at.fn,
+        ), name
 
 
 def test_model_card_gets_test_metrics(detector_eval: EvaluationOutput) -> None:
@@ -183,7 +178,11 @@ def test_classifier_manifest_round_trip(
         (r.ref, r.image_labels) for r in original.images
     ]
     lines = [json.loads(x) for x in classifier_eval.files["manifest"].read_text().splitlines()]
-    flagged = [v[DETAILS_KEY] for x in lines for k, v in x.items()
-               if k.endswith("-metadata") and DETAILS_KEY in v]  # fmt: skip
+    flagged = [
+        v[DETAILS_KEY]
+        for x in lines
+        for k, v in x.items()
+        if k.endswith("-metadata") and DETAILS_KEY in v
+    ]
     assert len(flagged) == 16  # every true label is flagged found or missed
     assert all(f["is-true-positive"] != f["is-false-negative"] for f in flagged)

@@ -22,7 +22,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bott
 #9ca3af;padding:8px 12px;margin:12px 0}.warn{background:#fffbeb;border-left:4px solid #f59e0b;
 padding:8px 12px;margin:12px 0}table{border-collapse:collapse;margin:8px 0;font-size:13px}
 th,td{border:1px solid #e5e7eb;padding:4px 8px;text-align:right;white-space:nowrap}
-th{background:#f3f4f6}
+th{background:#f3f4f6;white-space:normal}
 td.l,th.l{text-align:left}.ci{color:#6b7280;font-size:11px}.opt{color:#92400e}
 .plots img{max-width:100%;border:1px solid #e5e7eb;margin:6px 0}
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px}

@@ -76,7 +76,7 @@ def visualize(
         for c in min_confidences:
             title = "assumed thresholds" if c is None else f"MinConfidence {c:g}"
             kept = _keep(dets, card, c)
-            drawn = draw_detections(image, kept, card.labels, title=f"{title}: {len(kept)}")
+            drawn = draw_detections(image, kept, card.labels, title=f"{title} · {len(kept)} found")
             panels.append(fit(drawn, max_side)[0])
         target = out_dir / f"{Path(path).stem}.visualized.png"
         (side_by_side(panels) if len(panels) > 1 else panels[0]).save(target)

@@ -1,0 +1,65 @@
+"""``report.html`` rendered in headless Chromium (Debian's ``/usr/bin/chromium``, installed by
+``scripts/install-system.sh``): every image inline and loaded, no network request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from customlabels.evaluation.outputs import EvaluationOutput
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def render(html: Path, png: Path) -> dict:
+    """Open ``html`` in Chromium, screenshot the full page into ``png``; returns page facts."""
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.is_file(), f"{CHROMIUM} missing: run scripts/install-system.sh"
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(html.as_uri(), wait_until="load")
+            facts = page.evaluate(
+                """() => ({
+                    images: document.images.length,
+                    broken: [...document.images].filter(i => !i.complete || i.naturalWidth === 0)
+                        .map(i => i.alt),
+                    figures: document.querySelectorAll('.gallery figure').length,
+                    rows: document.querySelectorAll('table tr').length,
+                    title: document.title,
+                })"""
+            )
+            page.screenshot(path=str(png), full_page=True)
+        finally:
+            browser.close()
+    facts["requests"] = requests
+    return facts
+
+
+def test_report_renders_offline(detector_eval: EvaluationOutput, tmp_path: Path) -> None:
+    report = detector_eval.files["report"]
+    png = tmp_path / "report.png"
+    facts = render(report, png)
+    assert facts["requests"] == [report.as_uri()]  # nothing but the page itself
+    assert facts["broken"] == []
+    assert facts["figures"] == 8  # every test image (fewer than --max-images)
+    assert facts["images"] == 8 + 2  # gallery + PR curves + F1 plot
+    assert facts["rows"] >= 2 + 1 + len(detector_eval.evaluation.labels)
+    assert "Evaluation of" in facts["title"]
+    with Image.open(png) as im:
+        assert im.width == 1280 and im.height > 2000
+        colors = im.convert("RGB").resize((64, 256)).getcolors(64 * 256)
+        assert colors is not None and len(colors) > 500  # not a blank page
