@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from customlabels.formats.report import Issue, Severity, ValidationReport
+if TYPE_CHECKING:  # the library is imported inside the commands: `customlabels --help` stays fast
+    from customlabels.formats.report import Issue, ValidationReport
 
 dataset_app = typer.Typer(
     name="dataset",
@@ -39,9 +40,9 @@ def _bucket_map(items: list[str] | None) -> dict[str, Path]:
 
 
 def _print_issues(report: ValidationReport, limit: int) -> None:
-    by_code: dict[tuple[str, Severity], list[Issue]] = defaultdict(list)
+    by_code: dict[tuple[str, str], list[Issue]] = defaultdict(list)
     for issue in report.issues:
-        by_code[(issue.code, issue.severity)].append(issue)
+        by_code[(issue.code, str(issue.severity))].append(issue)
     if not by_code:
         typer.echo("problems: none")
         return
