@@ -162,6 +162,12 @@ def split(
         **plan.summary(),
         "skipped_lines": sorted(report.invalid_lines),
     }
+    if out is not None and out.resolve() != manifest.parent.resolve():
+        buckets = sorted(
+            {im.ref[5:].split("/", 1)[0] for im in dataset if im.ref.startswith("s3://")}
+        )
+        maps = " ".join(f"--bucket-map {b}={manifest.parent}" for b in buckets) or "--bucket-map"
+        typer.echo(f"note: refs are kept as written; load these manifests with {maps}", err=True)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -177,12 +183,6 @@ def split(
         typer.echo(f"warning: {w}", err=True)
     if report.invalid_lines:
         typer.echo(f"warning: {len(report.invalid_lines)} invalid lines left out", err=True)
-    if out is not None and out.resolve() != manifest.parent.resolve():
-        buckets = sorted(
-            {im.ref[5:].split("/", 1)[0] for im in dataset if im.ref.startswith("s3://")}
-        )
-        maps = " ".join(f"--bucket-map {b}={manifest.parent}" for b in buckets) or "--bucket-map"
-        typer.echo(f"note: refs are kept as written; load these manifests with {maps}", err=True)
 
 
 @dataset_app.command("stats")
