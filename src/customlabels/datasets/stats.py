@@ -104,10 +104,7 @@ def dataset_stats(dataset: Dataset, read_sizes: bool = True, top_sizes: int = 10
             rel.extend(np.sqrt(wh[:, 0] * wh[:, 1] / (size[0] * size[1])).tolist())
     rel_arr = np.asarray(rel, dtype=np.float64)
     hist, _ = np.histogram(np.clip(rel_arr, 0, 1), bins=REL_SIDE_BINS)
-    edges = [
-        f"{lo * 100:g}-{hi * 100:g}%"
-        for lo, hi in itertools.pairwise(REL_SIDE_BINS)
-    ]
+    edges = [f"{lo * 100:g}-{hi * 100:g}%" for lo, hi in itertools.pairwise(REL_SIDE_BINS)]
     return DatasetStats(
         task=dataset.task,
         images=len(dataset),
