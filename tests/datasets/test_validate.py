@@ -158,41 +158,23 @@ def test_cli_human_output(malformed_dir: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_cli_bad_bucket_map_is_one_line_error(bees_manifest: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "customlabels.cli.main",
-            "dataset",
-            "validate",
-            str(bees_manifest),
-            "--bucket-map",
-            "nonsense",
-        ],
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "customlabels.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_cli_bad_bucket_map_is_one_line_error(bees_manifest: Path) -> None:
+    proc = _cli("dataset", "validate", str(bees_manifest), "--bucket-map", "nonsense")
     assert proc.returncode == 2
     assert "expected BUCKET=DIR" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_cli_bees_json_subprocess(bees_manifest: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "customlabels.cli.main",
-            "dataset",
-            "validate",
-            str(bees_manifest),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _cli("dataset", "validate", str(bees_manifest), "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["statistics"]["use_case"] == "OBJECT_LOCALIZATION"

@@ -42,9 +42,12 @@ def _number(node: Any, tag: str) -> float | None:
 
 
 def voc_to_record(
-    xml_text: str, labels: LabelMap, report: ValidationReport, number: int
+    xml_text: str, labels: LabelMap, report: ValidationReport, number: int, source: str = ""
 ) -> ImageRecord | None:
-    """Parse one VOC annotation into a record (``path`` unresolved); ``None`` if unusable."""
+    """Parse one VOC annotation into a record (``path`` unresolved); ``None`` if unusable.
+
+    ``source`` (the XML file's name) prefixes the field names in reported problems.
+    """
     try:
         root = SafeET.fromstring(xml_text)
     except (ET.ParseError, DefusedXmlException) as exc:
@@ -62,7 +65,7 @@ def voc_to_record(
     names: list[str] = []
     fields: list[str] = []
     for k, obj in enumerate(root.findall("object")):
-        fld = f"object[{k}]"
+        fld = f"{source}:object[{k}]" if source else f"object[{k}]"
         name = check_label_name(_text(obj, "name"), report, number, f"{fld}.name")
         bnd = obj.find("bndbox")
         coords = (
@@ -122,7 +125,7 @@ def load_voc(
         except (OSError, UnicodeDecodeError) as exc:
             report.line_error(n, "ERROR_INVALID_JSON_LINE", f"{f.name}: cannot read ({exc})")
             continue
-        record = voc_to_record(text, labels, report, n)
+        record = voc_to_record(text, labels, report, n, f.name)
         if record is None:
             continue
         try:
