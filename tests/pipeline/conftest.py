@@ -35,13 +35,17 @@ def tmp_path() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def model_dir(request: pytest.FixtureRequest) -> Path:
-    """The tiny real detector trained once per session (``tests/conftest.py``)."""
-    dev = os.environ.get("CUSTOMLABELS_DEV_MODEL")  # TEMPORARY until tiny_detector_dir lands
-    if dev:
-        return Path(dev)
-    path: Path = request.getfixturevalue("tiny_detector_dir")
-    return path
+def model_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The tiny real detector of ``tests/conftest.py``, copied to a private folder.
+
+    Worker processes load it again and again; the copy keeps it safe from other pytest
+    sessions pruning the shared temporary root.
+    """
+    source: Path = request.getfixturevalue("tiny_detector_dir")
+    with tempfile.TemporaryDirectory(prefix="customlabels-pipeline-model-") as folder:
+        target = Path(folder) / source.name
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("checkpoints"))
+        yield target
 
 
 @pytest.fixture(scope="session")
