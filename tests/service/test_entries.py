@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from customlabels.service.entries import parse_entry, parse_manifest, split_refs
+from customlabels.service.entries import parse_entry, parse_manifest, split_entries
 
 
 def test_real_box_lines_give_labels_and_box_counts(bccd_manifest: Path) -> None:
@@ -55,11 +55,18 @@ def test_lines_without_source_ref_are_kept_as_errors_under_their_line() -> None:
     assert entries[1].error
 
 
-def test_split_is_deterministic_disjoint_and_twenty_percent() -> None:
-    refs = [f"s3://b/{i}.jpg" for i in range(50)]
-    train, test = split_refs(refs)
-    assert (len(train), len(test)) == (40, 10)
-    assert train.isdisjoint(test) and train | test == set(refs)
-    assert split_refs(list(reversed(refs))) == (train, test)
-    assert split_refs(refs, seed=1) != (train, test)
-    assert all(len(side) == 1 for side in split_refs(refs[:2]))
+def test_split_entries_is_deterministic_and_keeps_labels_on_both_sides(
+    bccd_manifest: Path,
+) -> None:
+    entries = parse_manifest(bccd_manifest.read_bytes(), "bccd")[:40]
+    folder = bccd_manifest.parent
+
+    def local(ref: str) -> Path:
+        return folder / ref.split("/", 3)[3]
+
+    test = split_entries(entries, local)
+    assert 4 <= len(test) <= 12
+    assert split_entries(entries, local) == test
+    train_labels = {n for e in entries if e.source_ref not in test for n in e.labels}
+    test_labels = {n for e in entries if e.source_ref in test for n in e.labels}
+    assert train_labels == test_labels == {"RBC", "WBC", "Platelets"}

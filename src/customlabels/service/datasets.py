@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from customlabels.errors import (
+    CustomLabelsError,
     InvalidParameterError,
     ResourceAlreadyExistsError,
     ResourceInUseError,
     ResourceNotFoundError,
 )
 from customlabels.service.arns import dataset_arn, parse_arn
+from customlabels.service.buckets import parse_s3_uri
 from customlabels.service.catalog import (
     DatasetEntryRow,
     DatasetRow,
@@ -28,7 +31,7 @@ from customlabels.service.catalog import (
     VersionStatus,
 )
 from customlabels.service.context import Context, now
-from customlabels.service.entries import Entry, parse_manifest, split_refs
+from customlabels.service.entries import Entry, parse_manifest, split_entries
 from customlabels.service.projects import get_project, page_size, page_token
 
 __all__ = [
@@ -286,7 +289,11 @@ def update_dataset_entries(
 
 
 def distribute_dataset_entries(ctx: Context, datasets: list[dict[str, str]]) -> dict[str, Any]:
-    """Move 20% of the TRAIN dataset's entries into the project's empty TEST dataset."""
+    """Move 20% of the TRAIN dataset's entries into the project's empty TEST dataset.
+
+    The split is the datasets area's group-aware one (:func:`split_entries`): near-duplicate
+    frames stay on one side, labels appear on both sides where possible.
+    """
     if not isinstance(datasets, list) or len(datasets) != 2:
         raise InvalidParameterError(
             f"Datasets: expected [{{Arn: TRAIN}}, {{Arn: TEST}}] of one project, got {datasets!r}"
@@ -305,12 +312,27 @@ def distribute_dataset_entries(ctx: Context, datasets: list[dict[str, str]]) -> 
         entries = s.scalars(
             select(DatasetEntryRow).where(DatasetEntryRow.dataset_id == train.id)
         ).all()
-        _, test_refs = split_refs([e.source_ref for e in entries if not e.error])
+        usable = [
+            Entry(e.source_ref, e.line, json.loads(e.labels), e.num_boxes)
+            for e in entries
+            if not e.error
+        ]
+        test_refs = split_entries(usable, lambda ref: _local_file(ctx, ref))
         for e in entries:
             if e.source_ref in test_refs:
                 e.dataset_id = test.id
         train.updated_at = test.updated_at = now()
     return {}
+
+
+def _local_file(ctx: Context, ref: str) -> Path | None:
+    """The local file behind ``s3://bucket/key`` if buckets are folders and it exists."""
+    try:
+        bucket, key = parse_s3_uri(ref)
+        path = ctx.buckets.local_path(bucket, key)
+    except CustomLabelsError:
+        return None
+    return path if path is not None and path.is_file() else None
 
 
 def delete_dataset(ctx: Context, dataset_arn: str) -> dict[str, Any]:

@@ -8,12 +8,16 @@ usable, which this reads from the line's label attributes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from customlabels.errors import ManifestError
 
-__all__ = ["Entry", "parse_entry", "parse_manifest", "split_refs"]
+__all__ = ["Entry", "parse_entry", "parse_manifest", "split_entries"]
 
 _DETECTION = "groundtruth/object-detection"
 _CLASSIFICATION = "groundtruth/image-classification"
@@ -95,21 +99,34 @@ def parse_manifest(data: bytes, source: str) -> list[Entry]:
     return [*out.values(), *bad]
 
 
-def split_refs(
-    refs: list[str], test_fraction: float = 0.2, seed: int = 0
-) -> tuple[set[str], set[str]]:
-    """Split source-refs into ``(train, test)``: a fixed ``test_fraction`` chosen by a seeded hash.
+def split_entries(
+    entries: list[Entry],
+    local_path: Callable[[str], Path | None],
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> set[str]:
+    """Source-refs of the entries to move to the test side, by the datasets area's
+    group-aware split (near-duplicates on one side, every label on both sides when possible).
 
-    Deterministic: the same refs always split the same way, whatever their order. At least one
-    image lands on each side when there are two or more.
+    Args:
+        local_path: the local file of a source-ref when there is one (its pixels then help find
+            near-duplicates), else None (file names only).
     """
-    import hashlib
+    from customlabels.core.dataset import Dataset, ImageRecord, LabelMap
+    from customlabels.datasets.split import split_dataset
 
-    def key(ref: str) -> str:
-        return hashlib.sha256(f"{seed}:{ref}".encode()).hexdigest()
-
-    ordered = sorted(refs, key=key)
-    n_test = round(len(ordered) * test_fraction)
-    if len(ordered) >= 2:
-        n_test = min(max(n_test, 1), len(ordered) - 1)
-    return set(ordered[n_test:]), set(ordered[:n_test])
+    labels = LabelMap(sorted({name for e in entries for name in e.labels}))
+    records = []
+    for e in entries:
+        boxes = [labels.id_of(n) for n, count in e.labels.items() for _ in range(count)]
+        records.append(
+            ImageRecord(
+                ref=e.source_ref,
+                path=local_path(e.source_ref),
+                boxes=np.tile([0.0, 0.0, 1.0, 1.0], (len(boxes), 1)),  # unit boxes: counts matter
+                box_labels=np.array(boxes, dtype=np.int64),
+                image_labels=[labels.id_of(n) for n, count in e.labels.items() if count == 0],
+            )
+        )
+    _, test = split_dataset(Dataset(labels, records), test_fraction=test_fraction, seed=seed)
+    return {im.ref for im in test.images}
