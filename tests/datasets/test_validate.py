@@ -179,3 +179,12 @@ def test_cli_bees_json_subprocess(bees_manifest: Path) -> None:
     summary = json.loads(proc.stdout)
     assert summary["statistics"]["use_case"] == "OBJECT_LOCALIZATION"
     assert summary["statistics"]["valid_json_lines"] == 555
+
+
+def test_cli_exit_status_through_the_console_entry_point(malformed_dir: Path) -> None:
+    proc = _cli("dataset", "validate", str(malformed_dir / "output.manifest"))
+    assert proc.returncode == 1, proc.stderr  # not usable
+    assert "ERROR_TOO_MANY_INVALID_ROWS_IN_MANIFEST" in proc.stderr
+    usage = _cli("dataset", "validate")
+    assert usage.returncode == 2
+    assert "Missing argument" in usage.stderr and "Traceback" not in usage.stderr

@@ -89,9 +89,21 @@ def validate(
         bool, typer.Option("--deep", help="Decode every image fully (slower).")
     ] = False,
     show: Annotated[int, typer.Option("--show", help="Problems shown per error code.")] = 5,
+    annotated: Annotated[
+        Path | None,
+        typer.Option(
+            "--annotated",
+            help="Write MANIFEST's lines with their problems attached (an 'errors' list), as "
+            "the service's validation manifest.",
+        ),
+    ] = None,
 ) -> None:
     """Check a manifest with the service's rules; exit 0 when it can be trained on, 1 if not."""
-    from customlabels.datasets.validate import ValidationConfig, validate_manifest
+    from customlabels.datasets.validate import (
+        ValidationConfig,
+        annotated_lines,
+        validate_manifest,
+    )
 
     report = validate_manifest(
         manifest,
@@ -100,6 +112,8 @@ def validate(
         s3_endpoint_url=s3_endpoint_url,
         config=ValidationConfig(deep=deep),
     )
+    if annotated is not None and report.total_lines:
+        _write_lines(annotated, annotated_lines(manifest, report))
     if as_json:
         typer.echo(json.dumps(report.summary(), indent=2))
     else:

@@ -49,7 +49,9 @@ for _module in (datasets_cmd, train_cmd, evaluate_cmd, service_cmd, pipeline_cmd
 def main() -> None:
     """Run the CLI; a CustomLabelsError becomes one line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        # with standalone_mode=False click *returns* the code of a typer.Exit(n) raised by a
+        # command instead of exiting: pass it on (validate's exit 1 = not usable)
+        rc = app(standalone_mode=False)
     except CustomLabelsError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         sys.exit(2)
@@ -59,12 +61,15 @@ def main() -> None:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        # typer >= 0.16 vendors click (typer._click): its exceptions are not click's, so
+        # recognise a usage error by its interface rather than by class
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise
+    if isinstance(rc, int) and not isinstance(rc, bool) and rc:
+        sys.exit(rc)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ code as a warning (``docs/datasets.md`` lists each choice).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +29,7 @@ __all__ = [
     "Severity",
     "ValidationConfig",
     "ValidationReport",
+    "annotated_lines",
     "check_dataset_images",
     "label_counts",
     "validate_dataset",
@@ -255,3 +258,32 @@ def validate_manifest(
         report.test = test_report
         _cross_checks(train, test, report, config)
     return report
+
+
+def annotated_lines(path: Path | str, report: ValidationReport) -> list[str]:
+    """The manifest's lines with the problems found attached, as the service's validation
+    manifest does: each line that has any gets ``"errors"`` (``[{code, message, field,
+    severity}]``); a line that is not a JSON object becomes ``{"line": "<text>", "errors": [...]}``.
+    Lines without problems are returned unchanged.
+    """
+    by_line: dict[int, list[dict[str, Any]]] = {}
+    for issue in report.issues:
+        if issue.line is not None:
+            entry = {k: v for k, v in issue.to_dict().items() if k != "line"}
+            by_line.setdefault(issue.line, []).append(entry)
+    text = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    out = []
+    for number, line in enumerate(text, start=1):
+        errors = by_line.get(number)
+        if not errors:
+            out.append(line)
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict):
+            obj = {"line": line}
+        obj["errors"] = errors
+        out.append(json.dumps(obj, ensure_ascii=False))
+    return out
