@@ -188,3 +188,22 @@ def test_cli_exit_status_through_the_console_entry_point(malformed_dir: Path) ->
     usage = _cli("dataset", "validate")
     assert usage.returncode == 2
     assert "Missing argument" in usage.stderr and "Traceback" not in usage.stderr
+
+
+def test_annotated_lines(malformed_dir: Path) -> None:
+    from customlabels.datasets.validate import annotated_lines
+
+    manifest = malformed_dir / "output.manifest"
+    report = validate_manifest(manifest)
+    original = manifest.read_text().splitlines()
+    lines = annotated_lines(manifest, report)
+    assert len(lines) == len(original) and lines[0] == original[0]
+    broken = json.loads(lines[1])
+    assert broken["line"] == original[1]
+    assert [e["code"] for e in broken["errors"]] == ["ERROR_INVALID_JSON_LINE"]
+    unknown_class = json.loads(lines[3])
+    assert unknown_class["source-ref"].endswith("good2.jpg")
+    assert {e["code"] for e in unknown_class["errors"]} == {
+        "ERROR_MISSING_CLASS_MAP_ID",
+        "ERROR_NO_VALID_ANNOTATIONS",
+    }
