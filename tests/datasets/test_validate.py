@@ -207,3 +207,15 @@ def test_annotated_lines(malformed_dir: Path) -> None:
         "ERROR_MISSING_CLASS_MAP_ID",
         "ERROR_NO_VALID_ANNOTATIONS",
     }
+
+
+def test_other_formats_get_the_same_rules(datasets_dir: Path) -> None:
+    voc = validate_manifest(datasets_dir / "bccd" / "voc", fmt="voc")
+    assert voc.usable and voc.codes() == {"ERROR_INVALID_BOUNDING_BOX": 2}
+    folders = validate_manifest(datasets_dir / "bee-crops" / "images", fmt="folders")
+    assert folders.usable and folders.total_lines == 1063
+    assert folders.labels["queen"] == {"images": 21, "boxes": 0}
+    result = runner.invoke(
+        app, ["dataset", "validate", str(datasets_dir / "bccd" / "voc"), "--from", "voc", "--json"]
+    )
+    assert result.exit_code == 0 and json.loads(result.stdout)["labels"]["WBC"]["boxes"] == 301

@@ -89,6 +89,12 @@ def validate(
         bool, typer.Option("--deep", help="Decode every image fully (slower).")
     ] = False,
     show: Annotated[int, typer.Option("--show", help="Problems shown per error code.")] = 5,
+    fmt: Annotated[
+        str, typer.Option("--from", help="Format of MANIFEST (groundtruth|coco|voc|yolo|folders).")
+    ] = "groundtruth",
+    images_dir: Annotated[
+        Path | None, typer.Option("--images-dir", help="Image folder for coco/voc sources.")
+    ] = None,
     annotated: Annotated[
         Path | None,
         typer.Option(
@@ -111,8 +117,10 @@ def validate(
         bucket_map=_bucket_map(bucket_map),
         s3_endpoint_url=s3_endpoint_url,
         config=ValidationConfig(deep=deep),
+        fmt=fmt,
+        images_dir=images_dir,
     )
-    if annotated is not None and report.total_lines:
+    if annotated is not None and report.total_lines and fmt == "groundtruth":
         _write_lines(annotated, annotated_lines(manifest, report))
     if as_json:
         typer.echo(json.dumps(report.summary(), indent=2))

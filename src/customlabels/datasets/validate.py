@@ -151,7 +151,7 @@ def _manifest_rules(
             "each is resolved here",
         )
     labelled = [name for name, c in report.labels.items() if c["images"] > 0]
-    task = dataset.task
+    task = dataset.task if len(dataset) or report.use_case is None else report.use_case
     needed = 1 if task == Task.OBJECT_LOCALIZATION else 2
     if len(labelled) < needed:
         report.manifest_error(
@@ -171,20 +171,32 @@ def validate_dataset(
     bucket_map: Mapping[str, Path | str] | None = None,
     s3_endpoint_url: str | None = None,
     config: ValidationConfig | None = None,
+    fmt: str = "groundtruth",
+    images_dir: Path | str | None = None,
 ) -> tuple[Dataset, ValidationReport]:
-    """Validate one manifest; return the usable dataset and the report.
+    """Validate one manifest (or a dataset in another format); return what is usable.
 
-    A manifest that cannot be read is reported as
+    Args:
+        fmt: a registered format name; the service's rules apply to any format, a "line" being
+            the format's record (image entry, XML file, image file).
+        images_dir: image folder for ``coco`` and ``voc`` sources.
+
+    A source that cannot be read is reported as
     ``ERROR_MANIFEST_INACCESSIBLE_OR_UNSUPPORTED_FORMAT``, not raised.
     """
     path = Path(path)
     config = config or ValidationConfig()
     report = ValidationReport(source=str(path))
     try:
-        size_bytes = path.stat().st_size
-        dataset, _ = read_ground_truth(
-            path, bucket_map, s3_endpoint_url, report=report, check_files=True
-        )
+        size_bytes = path.stat().st_size if path.is_file() else 0
+        if fmt == "groundtruth":
+            dataset, _ = read_ground_truth(
+                path, bucket_map, s3_endpoint_url, report=report, check_files=True
+            )
+        else:
+            from customlabels.formats import load
+
+            dataset = load(fmt, path, report=report, images_dir=images_dir)
     except (ManifestError, OSError) as exc:
         msg = exc.message if isinstance(exc, ManifestError) else f"{path}: {exc.strerror or exc}"
         report.manifest_error("ERROR_MANIFEST_INACCESSIBLE_OR_UNSUPPORTED_FORMAT", msg)
@@ -237,6 +249,8 @@ def validate_manifest(
     bucket_map: Mapping[str, Path | str] | None = None,
     s3_endpoint_url: str | None = None,
     config: ValidationConfig | None = None,
+    fmt: str = "groundtruth",
+    images_dir: Path | str | None = None,
 ) -> ValidationReport:
     """Validate a training manifest (and its test manifest) as the service would.
 
@@ -247,14 +261,18 @@ def validate_manifest(
         bucket_map: ``{bucket: folder}`` for refs to buckets held elsewhere.
         s3_endpoint_url: an S3-compatible endpoint for unmapped buckets.
         config: the rules (service defaults).
+        fmt: the format of both sources (default ``groundtruth``).
+        images_dir: image folder for ``coco``/``voc`` sources.
 
     Returns:
         The report; ``report.usable`` says whether training can go on.
     """
     config = config or ValidationConfig()
-    train, report = validate_dataset(path, bucket_map, s3_endpoint_url, config)
+    train, report = validate_dataset(path, bucket_map, s3_endpoint_url, config, fmt, images_dir)
     if test_path is not None:
-        test, test_report = validate_dataset(test_path, bucket_map, s3_endpoint_url, config)
+        test, test_report = validate_dataset(
+            test_path, bucket_map, s3_endpoint_url, config, fmt, images_dir
+        )
         report.test = test_report
         _cross_checks(train, test, report, config)
     return report
