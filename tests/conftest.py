@@ -79,10 +79,9 @@ def _tiny_subsets(manifest: Path, per_label: int, n_val: int, n_test: int):  # t
 
 
 @pytest.fixture(scope="session")
-def tiny_detector_dir(tmp_path_factory: pytest.TempPathFactory, bees_manifest: Path) -> Path:
-    """A real bee detector (model.onnx + model.json + config.yaml ...) trained for a few steps
-    on 12 real images (≈20 s of one CPU core). Detections appear on its training images."""
-    from customlabels.training import TrainConfig, train_dataset
+def tiny_detector_data(bees_manifest: Path):  # type: ignore[no-untyped-def]
+    """``(train, validation, test, config)`` of ``tiny_detector_dir``: 12/3/3 real bee images."""
+    from customlabels.training import TrainConfig
 
     train, val, test = _tiny_subsets(bees_manifest, per_label=3, n_val=3, n_test=3)
     config = TrainConfig.from_dict(
@@ -93,9 +92,25 @@ def tiny_detector_dir(tmp_path_factory: pytest.TempPathFactory, bees_manifest: P
             "optim": {"steps": 100, "batch_size": 8},
         }
     )
+    return train, val, test, config
+
+
+@pytest.fixture(scope="session")
+def tiny_detector_dir(tmp_path_factory: pytest.TempPathFactory, tiny_detector_data) -> Path:  # type: ignore[no-untyped-def]
+    """A real bee detector (model.onnx + model.json + config.yaml ...) trained for a few steps
+    on 12 real images (≈20 s of one CPU core). Detections appear on its training images."""
+    from customlabels.training import train_dataset
+
+    train, val, test, config = tiny_detector_data
     out = tmp_path_factory.mktemp("tiny-detector") / "bees-tiny"
     return train_dataset(
-        train, out, test=test, validation=val, config=config, user=config.to_dict(), progress=False
+        train,
+        out,
+        test=test,
+        validation=val,
+        config=config,
+        user=config.to_dict(),
+        progress=False,
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -112,7 +113,7 @@ def detect(
             response = {"Error": {"Code": exc.aws_type, "Message": exc.message}}
         typer.echo(json.dumps({"Image": str(path), **response}))
     if failed:
-        raise typer.Exit(code=1)
+        sys.exit(1)
 
 
 def register(app: typer.Typer) -> None:

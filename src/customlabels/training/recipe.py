@@ -8,8 +8,8 @@ Only the fields the user did not set (in ``--config``) are chosen here:
 - ``input.crop``: training crops (320 px) of views of that size: small objects are trained at
   the resolution they are detected at, on crops, while detection runs on the whole frame.
 - ``augment.scale_min/max``: wider scale jitter for small objects (scale diversity).
-- ``augment.views_per_image``: how many augmented views are cached, from the measured backbone
-  time (about a third of the budget) and a memory cap.
+- ``augment.views_per_image``: as many augmented views as about a third of the budget allows
+  (computed pass over the data by pass, so a contended CPU gives fewer), under a memory cap.
 - ``optim.steps`` (when null) is set later from the measured step time (``run.py``).
 """
 
@@ -26,13 +26,14 @@ import numpy as np
 from customlabels.core.dataset import ImageRecord, Task
 from customlabels.training.config import TrainConfig
 
-__all__ = ["DatasetSummary", "auto_config", "choose_views", "summarize"]
+__all__ = ["CACHE_SHARE", "DatasetSummary", "auto_config", "is_set", "max_views", "summarize"]
 
 TARGET_OBJECT_PX = 40.0
 MIN_SIDE, MAX_SIDE = 384, 960
 CLASSIFIER_SIDE = 224
 CACHE_SHARE = 0.35  # of the time budget spent computing cached views, at most
 CACHE_MAX_BYTES = 3 * 1024**3
+MAX_VIEWS = 12
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def _round32(x: float) -> int:
     return max(64, round(x / 32.0) * 32)
 
 
-def _is_set(user: dict[str, Any], dotted: str) -> bool:
+def is_set(user: dict[str, Any], dotted: str) -> bool:
     node: Any = user
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -92,17 +93,17 @@ def auto_config(
     if c.task == "auto":
         c.task = "detection" if summary.task == Task.OBJECT_LOCALIZATION else "classification"
     if c.task == "classification":
-        if not _is_set(user, "input.width"):
+        if not is_set(user, "input.width"):
             c.input.width = CLASSIFIER_SIDE
-        if not _is_set(user, "input.height"):
+        if not is_set(user, "input.height"):
             c.input.height = CLASSIFIER_SIDE
-        if not _is_set(user, "augment.scale_min"):
+        if not is_set(user, "augment.scale_min"):
             c.augment.scale_min = 0.6  # RandomResizedCrop area fraction
-        if not _is_set(user, "optim.lr"):
+        if not is_set(user, "optim.lr"):
             c.optim.lr = 0.003
-        if not _is_set(user, "optim.batch_size"):
+        if not is_set(user, "optim.batch_size"):
             c.optim.batch_size = 64
-        if not _is_set(user, "augment.vflip"):
+        if not is_set(user, "augment.vflip"):
             c.augment.vflip = 0.0
         notes.append(f"classifier at {c.input.width}×{c.input.height}")
         return c, notes
@@ -113,39 +114,40 @@ def auto_config(
         w, h = long_side, _round32(long_side / aspect)
     else:
         w, h = _round32(long_side * aspect), long_side
-    if not _is_set(user, "input.width"):
+    if not is_set(user, "input.width"):
         c.input.width = w
-    if not _is_set(user, "input.height"):
+    if not is_set(user, "input.height"):
         c.input.height = h
     notes.append(
         f"median object {rel * 100:.1f}% of the image side -> input "
         f"{c.input.width}×{c.input.height} (≈{rel * max(c.input.width, c.input.height):.0f} px)"
     )
-    if not _is_set(user, "input.crop"):
+    if not is_set(user, "input.crop"):
         c.input.crop = min(320, _round32(max(c.input.width, c.input.height)))
     small = rel * max(c.input.width, c.input.height) < 32
     if small:
-        if not _is_set(user, "augment.scale_max"):
+        if not is_set(user, "augment.scale_max"):
             c.augment.scale_max = 1.8
-        if not _is_set(user, "augment.scale_min"):
+        if not is_set(user, "augment.scale_min"):
             c.augment.scale_min = 0.7
         notes.append("small objects: scale jitter 0.7–1.8 on 320-px crops of full-frame views")
     return c, notes
 
 
-def choose_views(
-    c: TrainConfig, user: dict[str, Any], n_images: int, view_seconds: float, view_bytes: float
-) -> int:
-    """Augmented views per image: about ``CACHE_SHARE`` of the budget, under the memory cap."""
-    if _is_set(user, "augment.views_per_image"):
-        return c.augment.views_per_image
-    mean_area = (
-        (c.augment.scale_max**2 - c.augment.scale_min**2)
-        / max(1e-6, 2 * math.log(c.augment.scale_max / c.augment.scale_min))
-        if c.augment.scale_max > c.augment.scale_min
-        else c.augment.scale_max**2
-    )
-    per_view = max(1e-3, view_seconds * max(1.0, mean_area))
-    by_time = int(CACHE_SHARE * c.time_budget_s / max(1, n_images) / per_view)
-    by_memory = int(CACHE_MAX_BYTES / max(1.0, n_images * view_bytes * max(1.0, mean_area)))
-    return max(1, min(12, by_time, by_memory))
+def max_views(c: TrainConfig, n_images: int) -> int:
+    """Upper bound on cached views per image from the memory cap (the time share decides
+    how many are actually computed, pass by pass, in ``views.build_views``)."""
+    if c.task == "classification":
+        per_view = 4.0 * 1280  # one pooled float32 vector
+    else:
+        # float16 C3+C4+C5 of Lite0: (40/64 + 112/256 + 320/1024) values per input pixel.
+        per_view = 2.0 * 1.375 * c.input.width * c.input.height * mean_area(c)
+    return max(1, min(MAX_VIEWS, int(CACHE_MAX_BYTES / max(1.0, n_images * per_view))))
+
+
+def mean_area(c: TrainConfig) -> float:
+    """E[factor²] of the log-uniform scale jitter: the mean cost of a view relative to view 0."""
+    lo, hi = c.augment.scale_min, c.augment.scale_max
+    if hi <= lo:
+        return hi * hi
+    return (hi * hi - lo * lo) / (2 * math.log(hi / lo))

@@ -30,7 +30,7 @@ from customlabels.training.backbone import create_backbone
 from customlabels.training.config import TrainConfig, load_config, save_config
 from customlabels.training.export import check_onnx, export_onnx
 from customlabels.training.loop import load_checkpoint, run_loop
-from customlabels.training.recipe import auto_config, choose_views, summarize
+from customlabels.training.recipe import CACHE_SHARE, auto_config, is_set, max_views, summarize
 from customlabels.training.tasks import TASKS, TaskAdapter
 from customlabels.training.views import (
     PAD_PIXEL,
@@ -233,23 +233,19 @@ def _run(
         device,
     )
 
-    # Views: measure one, then choose how many fit the budget.
+    # Views: a fixed number (deterministic), or as many as a share of the budget allows.
     t0 = time.monotonic()
-    probe = (
-        build_views(train_recs[:2], backbone, cfg.input, cfg.augment, cfg.seed, 1, device)
-        if detector
-        else None
-    )
-    view_s = (time.monotonic() - t0) / 2
-    view_bytes = float(np.mean([v.nbytes for v in probe])) if probe else 0.0
-    n_views = choose_views(
-        cfg, user, len(train_recs), view_s if detector else view_s / 8, view_bytes
+    budget_mode = cfg.optim.steps is None
+    cache_deadline = None
+    if budget_mode and not is_set(user, "augment.views_per_image"):
+        cfg.augment.views_per_image = max_views(cfg, len(train_recs))
+        cache_deadline = t_start + CACHE_SHARE * cfg.time_budget_s
+    task, n_views = _build_task(
+        cfg, backbone, labels, train_recs, val_recs, spec, device, dataset, cache_deadline
     )
     cfg.augment.views_per_image = n_views
-    log.info("caching %d view(s) of %d images (%.2f s per view)", n_views, len(train_recs), view_s)
-    task = _build_task(cfg, backbone, labels, train_recs, val_recs, spec, device, dataset)
     t_cache = time.monotonic() - t0
-    log.info("feature cache ready in %.0f s", t_cache)
+    log.info("feature cache: %d view(s) per image in %.0f s", n_views, t_cache)
 
     # Steps: fixed, or from the measured step and validation time.
     deadline = None
@@ -258,6 +254,7 @@ def _run(
         t1 = time.monotonic()
         task.evaluate()
         t_eval = time.monotonic() - t1
+        view_s = t_cache / max(1, n_views * len(train_recs))
         reserve = 20.0 + len(test_recs) * view_s * (1.5 if detector else 0.3)
         left = cfg.time_budget_s - (time.monotonic() - t_start) - reserve - 8 * t_eval
         cfg.optim.steps = max(20, int(left / t_step))
@@ -356,21 +353,27 @@ def _build_task(
     spec: InputSpec,
     device: torch.device,
     dataset: Dataset,
-) -> TaskAdapter:
+    deadline: float | None,
+) -> tuple[TaskAdapter, int]:
     n = cfg.augment.views_per_image
     if cfg.task == "detection":
-        views = build_views(train_recs, backbone, cfg.input, cfg.augment, cfg.seed, n, device)
+        views = build_views(
+            train_recs, backbone, cfg.input, cfg.augment, cfg.seed, n, device, deadline
+        )
         val_feats = validation_features(val_recs, backbone, spec, device)
-        return TASKS["detection"](
+        task = TASKS["detection"](
             cfg, backbone, labels, views, train_recs, val_recs, val_feats, spec, device
         )
-    pooled, index = pooled_views(train_recs, backbone, spec, cfg.augment, cfg.seed, n, device)
+        return task, math.ceil(len(views) / max(1, len(train_recs)))
+    pooled, index = pooled_views(
+        train_recs, backbone, spec, cfg.augment, cfg.seed, n, device, deadline=deadline
+    )
     targets = torch.zeros(len(index), len(labels))
     for row, i in enumerate(index):
         targets[row, train_recs[i].image_labels] = 1.0
     rf = repeat_factors(train_recs, len(labels), cfg.augment.repeat_threshold)
     val_pooled, _ = pooled_views(val_recs, backbone, spec, cfg.augment, cfg.seed, 1, device)
-    return TASKS["classification"](
+    task = TASKS["classification"](
         cfg,
         backbone,
         labels,
@@ -382,6 +385,7 @@ def _build_task(
         _multi_label(dataset),
         device,
     )
+    return task, math.ceil(len(index) / max(1, len(train_recs)))
 
 
 def _measure_step(task: TaskAdapter) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -123,6 +124,59 @@ def _features(backbone: Backbone, x: torch.Tensor, device: torch.device) -> list
     return [f[0].to("cpu", torch.float16).contiguous() for f in backbone.features(x)]
 
 
+def make_view(
+    rec: ImageRecord,
+    index: int,
+    view: int,
+    backbone: Backbone,
+    inp: InputConfig,
+    aug: AugmentConfig,
+    seed: int,
+    device: torch.device,
+) -> CachedView:
+    """One view of one record (view 0: no augmentation, at the served scale).
+
+    The served scale letterboxes the image into ``inp.width × inp.height``; view ``v > 0``
+    multiplies it by a log-uniform factor in ``[scale_min, scale_max]`` and applies flips and
+    colour jitter. The JPEG is decoded directly near the view's size (``draft``).
+    """
+    rng = np.random.default_rng([seed, index, view])
+    lo, hi = math.log(aug.scale_min), math.log(aug.scale_max)
+    factor = 1.0 if view == 0 else math.exp(rng.uniform(lo, hi))
+    ref_w, ref_h = rec.size_wh or (0, 0)
+    base = min(inp.width / ref_w, inp.height / ref_h) if ref_w and ref_h else 1.0
+    want_side = math.ceil(max(ref_w, ref_h) * base * factor) if ref_w else None
+    img, loaded_scale = load_image(rec, max_side=want_side)
+    boxes = tv_tensors.BoundingBoxes(
+        torch.as_tensor(rec.boxes * loaded_scale, dtype=torch.float32).reshape(-1, 4),
+        format="XYXY",
+        canvas_size=(img.size[1], img.size[0]),
+    )
+    labels = torch.as_tensor(rec.box_labels, dtype=torch.int64)
+    scale = base * factor / loaded_scale
+    out_hw = (max(1, round(img.size[1] * scale)), max(1, round(img.size[0] * scale)))
+    if view == 0:
+        pipeline = v2.Compose(
+            [v2.Resize(out_hw, antialias=True), v2.SanitizeBoundingBoxes(min_size=2.0)]
+        )
+    else:
+        pipeline = _augment_pipeline(aug, out_hw)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(2**31)))
+        # PIL in, PIL out: Pillow's resize is several times faster than an antialiased
+        # tensor resize of a 1920-pixel frame.
+        out_img, target = pipeline(img, {"boxes": boxes, "labels": labels})
+    pixels = torch.from_numpy(np.asarray(out_img).copy()).permute(2, 0, 1)
+    x = _pad_to(_normalize(pixels), (inp.crop, inp.crop))
+    return CachedView(
+        image_index=index,
+        feats=_features(backbone, x, device),
+        size_hw=(int(x.shape[-2]), int(x.shape[-1])),
+        boxes=torch.as_tensor(target["boxes"], dtype=torch.float32).reshape(-1, 4).clone(),
+        labels=torch.as_tensor(target["labels"], dtype=torch.int64).clone(),
+    )
+
+
 def build_views(
     records: Sequence[ImageRecord],
     backbone: Backbone,
@@ -131,55 +185,24 @@ def build_views(
     seed: int,
     views_per_image: int,
     device: torch.device,
+    deadline: float | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[CachedView]:
-    """Compute ``views_per_image`` augmented views of every record (view 0: no augmentation).
+    """Up to ``views_per_image`` views of every record, computed pass by pass.
 
-    The base scale letterboxes the image into ``inp.width × inp.height`` (the served input);
-    view ``v > 0`` multiplies it by a log-uniform factor in ``[scale_min, scale_max]``.
+    Pass 0 (the un-augmented served view of every image) always completes; later passes stop
+    at ``deadline`` (a ``time.monotonic()`` value), so a contended CPU yields fewer views
+    rather than an overrun budget. Without a deadline the result is deterministic.
     """
     views: list[CachedView] = []
-    lo, hi = math.log(aug.scale_min), math.log(aug.scale_max)
-    for i, rec in enumerate(records):
-        ref_w, ref_h = rec.size_wh or (0, 0)
-        base = min(inp.width / ref_w, inp.height / ref_h) if ref_w and ref_h else 1.0
-        img, loaded_scale = load_image(
-            rec, max_side=int(max(inp.width, inp.height) * aug.scale_max)
-        )
-        pixels = tv_tensors.Image(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
-        boxes = tv_tensors.BoundingBoxes(
-            torch.as_tensor(rec.boxes * loaded_scale, dtype=torch.float32).reshape(-1, 4),
-            format="XYXY",
-            canvas_size=tuple(pixels.shape[-2:]),
-        )
-        labels = torch.as_tensor(rec.box_labels, dtype=torch.int64)
-        for v in range(views_per_image):
-            rng = np.random.default_rng([seed, i, v])
-            factor = 1.0 if v == 0 else math.exp(rng.uniform(lo, hi))
-            scale = base * factor / loaded_scale
-            out_hw = (max(1, round(img.size[1] * scale)), max(1, round(img.size[0] * scale)))
-            if v == 0:
-                pipeline = v2.Compose(
-                    [v2.Resize(out_hw, antialias=True), v2.SanitizeBoundingBoxes(min_size=2.0)]
-                )
-            else:
-                pipeline = _augment_pipeline(aug, out_hw)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(rng.integers(2**31)))
-                out_img, target = pipeline(pixels, {"boxes": boxes, "labels": labels})
-            out_boxes, out_labels = target["boxes"], target["labels"]
-            x = _pad_to(_normalize(out_img), (inp.crop, inp.crop))
-            views.append(
-                CachedView(
-                    image_index=i,
-                    feats=_features(backbone, x, device),
-                    size_hw=(int(x.shape[-2]), int(x.shape[-1])),
-                    boxes=torch.as_tensor(out_boxes, dtype=torch.float32).reshape(-1, 4).clone(),
-                    labels=torch.as_tensor(out_labels, dtype=torch.int64).clone(),
-                )
-            )
-        if progress is not None:
-            progress(i + 1)
+    for v in range(views_per_image):
+        for i, rec in enumerate(records):
+            if v > 0 and deadline is not None and time.monotonic() > deadline:
+                log.info("view cache: time share used after %d views", len(views))
+                return views
+            views.append(make_view(rec, i, v, backbone, inp, aug, seed, device))
+            if progress is not None:
+                progress(len(views))
     return views
 
 
@@ -275,6 +298,7 @@ def pooled_views(
     views_per_image: int,
     device: torch.device,
     batch: int = 16,
+    deadline: float | None = None,
 ) -> tuple[torch.Tensor, list[int]]:
     """Pooled backbone features ``(V, F)`` of augmented views (classifier) and their image index.
 
@@ -303,17 +327,20 @@ def pooled_views(
             out.append(backbone.pooled(x).float().cpu())
             tensors.clear()
 
-    for i, rec in enumerate(records):
-        img, _ = load_image(rec)
-        pixels = tv_tensors.Image(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
-        for v in range(views_per_image):
+    images = [load_image(rec)[0] for rec in records]  # crops are small: decode once
+    for v in range(views_per_image):
+        if v > 0 and deadline is not None and time.monotonic() > deadline:
+            break
+        for i, img in enumerate(images):
             if v == 0:
                 tensors.append(torch.from_numpy(preprocess(img, spec)[0]))
             else:
                 rng = np.random.default_rng([seed, i, v])
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(int(rng.integers(2**31)))
-                    tensors.append(_normalize(pipeline(pixels)))
+                    aug_img = pipeline(img)  # PIL in, PIL out (fast resize)
+                    pixels = torch.from_numpy(np.asarray(aug_img).copy()).permute(2, 0, 1)
+                    tensors.append(_normalize(pixels))
             index.append(i)
             if len(tensors) >= batch:
                 flush()

@@ -1,0 +1,151 @@
+"""Few-step training on real images: it learns, it resumes exactly, it is deterministic, and
+the exported ONNX graph computes what PyTorch computes."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from customlabels.core.boxes import box_area
+from customlabels.inference.model_card import ModelCard
+from customlabels.inference.predictor import Predictor
+from customlabels.training import train_dataset
+from customlabels.training.tasks import DetectorTask
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    return inter / (box_area(a)[:, None] + box_area(b)[None, :] - inter)
+
+
+def test_detector_learns(tiny_detector_dir: Path, tiny_detector_data) -> None:  # type: ignore[no-untyped-def]
+    """The loss falls, and confident detections land on the training images' boxes."""
+    with (tiny_detector_dir / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    losses = [float(r["loss"]) for r in rows]
+    assert losses[-1] < 0.8 * losses[0], losses
+
+    card = ModelCard.load(tiny_detector_dir)
+    predictor = Predictor.load(tiny_detector_dir)
+    by_ref = {im.ref: im for im in tiny_detector_data[0].images}
+    hits = 0
+    for ref in card.dataset["images"]["train"][:4]:
+        rec = by_ref[ref]
+        dets = predictor.predict(Image.open(rec.path).convert("RGB"))
+        confident = dets[dets.scores >= 0.3]
+        if len(confident) and len(rec.boxes):
+            hits += int((_iou(confident.boxes, rec.boxes).max(axis=1) >= 0.3).any())
+    assert hits >= 2
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(folder / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    return state["best"]["state"]  # type: ignore[no-any-return]
+
+
+def test_resume_after_interruption_reproduces_the_run(  # type: ignore[no-untyped-def]
+    tiny_detector_dir: Path, tiny_detector_data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupt at step 60 (Ctrl-C), resume: the weights equal the uninterrupted fixture's
+    (same data, seed, steps, threads on CPU -> same weights)."""
+    train, val, test, config = tiny_detector_data
+    out = tmp_path / "run"
+    original = DetectorTask.losses
+    calls = {"n": 0}
+
+    def interrupt(self: DetectorTask, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        calls["n"] += 1
+        if calls["n"] == 60:
+            raise KeyboardInterrupt
+        return original(self, rng)
+
+    monkeypatch.setattr(DetectorTask, "losses", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train_dataset(
+            train,
+            out,
+            test=test,
+            validation=val,
+            config=config,
+            user=config.to_dict(),
+            progress=False,
+        )
+    assert (out / "checkpoints" / "last.pt").is_file()
+    assert not (out / "model.onnx").exists()
+    monkeypatch.setattr(DetectorTask, "losses", original)
+    train_dataset(
+        train,
+        out,
+        test=test,
+        validation=val,
+        config=config,
+        user=config.to_dict(),
+        resume=True,
+        progress=False,
+    )
+    mine, theirs = _weights(out), _weights(tiny_detector_dir)
+    assert mine.keys() == theirs.keys()
+    for key in mine:
+        torch.testing.assert_close(mine[key], theirs[key], rtol=0, atol=0, msg=key)
+    assert "resumed at step" in (out / "train.log").read_text()
+
+
+@pytest.mark.parametrize("fixture", ["tiny_detector_dir", "tiny_classifier_dir"])
+def test_onnx_equals_pytorch(request: pytest.FixtureRequest, fixture: str) -> None:
+    """The exported graph's raw outputs equal PyTorch's within 1e-4 on a real image."""
+    folder: Path = request.getfixturevalue(fixture)
+    card = ModelCard.load(folder)
+    from customlabels.training.backbone import create_backbone
+    from customlabels.training.detector import FCOSDetector, FCOSNeckHead
+    from customlabels.training.tasks import ClassifierHead, ClassifierModel
+
+    backbone = create_backbone(card.recipe["model"]["backbone"])
+    weights = _weights(folder)
+    if card.task.value == "OBJECT_LOCALIZATION":
+        head = FCOSNeckHead(
+            backbone.spec.channels,
+            len(card.labels),
+            card.recipe["model"]["fpn_channels"],
+            card.recipe["model"]["head_convs"],
+        )
+        head.load_state_dict(weights)
+        model: torch.nn.Module = FCOSDetector(backbone, head)
+    else:
+        chead = ClassifierHead(
+            backbone.spec.pooled_channels,
+            len(card.labels),
+            card.recipe["model"]["classifier_hidden"],
+        )
+        chead.load_state_dict(weights)
+        model = ClassifierModel(backbone, chead)
+    predictor = Predictor.load(folder)
+    rng = np.random.default_rng(0)
+    for h, w in [(card.input.height, card.input.width), (320, 416)]:  # dynamic H/W
+        x = rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32)
+        with torch.no_grad():
+            ref = model.eval()(torch.from_numpy(x))
+        refs = [ref] if isinstance(ref, torch.Tensor) else list(ref)
+        outs = predictor.raw(x)
+        assert len(outs) == len(refs)
+        for o, r in zip(outs, refs, strict=True):
+            np.testing.assert_allclose(o, r.numpy(), atol=1e-4, rtol=0)
+
+
+def test_card_contract(tiny_detector_dir: Path) -> None:
+    card = ModelCard.load(tiny_detector_dir)
+    images = card.dataset["images"]
+    assert not set(images["train"]) & set(images["test"])
+    assert not set(images["validation"]) & set(images["test"])
+    assert not set(images["train"]) & set(images["validation"])
+    assert set(card.dataset["sha256"]) == {"train", "validation", "test"}
+    assert card.head["type"] == "fcos" and card.head["max_detections"] >= 1000
+    assert "validation" in card.metrics and "test" in card.metrics
+    assert card.versions["torch"] and card.versions["onnxruntime"]
+    assert card.input.width % 32 == 0 and card.input.height % 32 == 0
