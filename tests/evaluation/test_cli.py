@@ -19,7 +19,7 @@ runner = CliRunner()
 
 
 def _bucket_args(buckets: dict[str, Path]) -> list[str]:
-    return [x for name, folder in buckets.items() for x in ("--bucket", f"{name}={folder}")]
+    return [x for name, folder in buckets.items() for x in ("--bucket-map", f"{name}={folder}")]
 
 
 def test_evaluate_prints_a_table_or_the_summary(

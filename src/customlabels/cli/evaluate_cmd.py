@@ -23,7 +23,7 @@ def _buckets(values: list[str] | None) -> dict[str, Path] | None:
     for value in values:
         name, sep, folder = value.partition("=")
         if not sep or not name or not folder:
-            raise InvalidParameterError(f"--bucket: expected NAME=FOLDER, got {value!r}")
+            raise InvalidParameterError(f"--bucket-map: expected NAME=FOLDER, got {value!r}")
         out[name] = Path(folder)
     return out
 
@@ -45,7 +45,7 @@ def evaluate(
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
     threads: Annotated[int, typer.Option("--threads", min=1, help="ONNX Runtime threads.")] = 1,
-    bucket: Annotated[list[str] | None, typer.Option("--bucket", help=_BUCKET_HELP)] = None,
+    bucket: Annotated[list[str] | None, typer.Option("--bucket-map", help=_BUCKET_HELP)] = None,
     max_images: Annotated[
         int, typer.Option("--max-images", min=0, help="Images in the gallery.")
     ] = 30,
@@ -96,7 +96,7 @@ def compare(
     threads: Annotated[
         int, typer.Option("--threads", min=1, help="ONNX Runtime threads (both).")
     ] = 1,
-    bucket: Annotated[list[str] | None, typer.Option("--bucket", help=_BUCKET_HELP)] = None,
+    bucket: Annotated[list[str] | None, typer.Option("--bucket-map", help=_BUCKET_HELP)] = None,
 ) -> None:
     """Compare two model versions on the same test set (paired bootstrap of the F1 difference)."""
     from customlabels.evaluation.compare import compare_models, format_comparison
