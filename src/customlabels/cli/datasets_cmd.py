@@ -156,6 +156,7 @@ def split(
         ),
     ] = None,
     bucket_map: BucketMapOpt = None,
+    s3_endpoint_url: EndpointOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the split summary as JSON.")
     ] = False,
@@ -164,7 +165,7 @@ def split(
     from customlabels.datasets.split import plan_split
     from customlabels.formats.groundtruth import read_ground_truth
 
-    dataset, report = read_ground_truth(manifest, _bucket_map(bucket_map))
+    dataset, report = read_ground_truth(manifest, _bucket_map(bucket_map), s3_endpoint_url)
     plan = plan_split(dataset, test_fraction, seed)
     text = manifest.read_text("utf-8", errors="replace").splitlines()
     sides: dict[bool, list[str]] = {False: [], True: []}
@@ -212,13 +213,17 @@ def stats(
     source: Annotated[Path, typer.Argument(help="Manifest (or dataset in --from format).")],
     fmt: Annotated[str, typer.Option("--from", help="Source format.")] = "groundtruth",
     bucket_map: BucketMapOpt = None,
+    s3_endpoint_url: EndpointOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
 ) -> None:
     """Labels with image and box counts, image sizes and box sizes relative to the image."""
     from customlabels.datasets.stats import dataset_stats
     from customlabels.formats import load
 
-    options: dict[str, Any] = {"bucket_map": _bucket_map(bucket_map) if bucket_map else None}
+    options: dict[str, Any] = {
+        "bucket_map": _bucket_map(bucket_map) if bucket_map else None,
+        "s3_endpoint_url": s3_endpoint_url,
+    }
     result = dataset_stats(load(fmt, source, **options))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
@@ -261,6 +266,7 @@ def convert(
     from_fmt: Annotated[str, typer.Option("--from", help="Source format.")] = "groundtruth",
     to_fmt: Annotated[str, typer.Option("--to", help="Target format.")] = "coco",
     bucket_map: BucketMapOpt = None,
+    s3_endpoint_url: EndpointOpt = None,
     images_dir: Annotated[
         Path | None,
         typer.Option("--images-dir", help="Image folder for coco/voc sources (default: beside)."),
@@ -279,6 +285,7 @@ def convert(
         source,
         report=report,
         bucket_map=_bucket_map(bucket_map) if bucket_map else None,
+        s3_endpoint_url=s3_endpoint_url,
         images_dir=images_dir,
     )
     typer.echo(
