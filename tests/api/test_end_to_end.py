@@ -65,6 +65,14 @@ def test_train_start_detect_stop_delete(live: Live, client: Any, bccd_buckets: P
         summary_file.read_text()
     )
     assert (bccd_buckets / "models-out" / "runs/bccd/v1/model.onnx").is_file()
+    # the evaluation area's service-shaped summary and the evaluation manifest
+    summary_json = json.loads(summary_file.read_text())
+    f1 = summary_json["AggregatedEvaluationResults"]["F1Score"]
+    assert desc["EvaluationResult"].get("F1Score") == (None if f1 is None else pytest.approx(f1))
+    labelled = {r["Label"] for r in summary_json["LabelEvaluationResults"]}
+    assert labelled <= {"RBC", "WBC", "Platelets"}
+    evaluation = bccd_buckets / "models-out" / "runs/bccd/v1/evaluation"
+    assert (evaluation / "evaluation.manifest").is_file()
     manifest_summary = bccd_buckets / "models-out" / desc["ManifestSummary"]["S3Object"]["Name"]
     stats = json.loads(manifest_summary.read_text())["statistics"]
     assert stats["total_json_lines"] == 12

@@ -131,7 +131,9 @@ def publish_results(row: VersionRow, buckets: Buckets) -> Results:
     }
     for name, data in files.items():
         (out_dir / name).write_bytes(data)
-    f1 = _find_f1(summary.get("AggregatedEvaluationResults")) or test_f1(card)
+    f1 = _find_f1(summary.get("AggregatedEvaluationResults"))
+    if f1 is None:
+        f1 = test_f1(card)
     if not row.output_bucket:
         return Results(f1, "", "")
     store = buckets.store(row.output_bucket)
@@ -141,4 +143,9 @@ def publish_results(row: VersionRow, buckets: Buckets) -> Results:
         store.put(
             output_key(row, name), (model_dir / name).read_bytes(), "application/octet-stream"
         )
+    evaluation = model_dir / "evaluation"
+    for path in sorted(evaluation.glob("*")) if evaluation.is_dir() else []:
+        if path.is_file():  # the evaluation manifest, summary, plots and report
+            data = path.read_bytes()
+            store.put(output_key(row, f"evaluation/{path.name}"), data, "application/octet-stream")
     return Results(f1, output_key(row, SUMMARY_NAME), output_key(row, MANIFEST_SUMMARY_NAME))

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import select
 
 from customlabels.errors import CustomLabelsError
+from customlabels.inference.model_card import CARD_NAME, ModelCard
 from customlabels.service.buckets import Buckets, parse_s3_uri
 from customlabels.service.catalog import (
     Catalog,
@@ -157,9 +158,23 @@ class Trainer:
                 row.training_started_at = now()
                 row.status_message = "training"
         log.info("training %s: %s", version_id, " ".join(argv))
-        with log_path.open("wb") as out:
+        rc = self._child(version_id, argv, version_dir, log_path, env)
+        if rc == 0 and not self._stopping and (version_dir / "model" / CARD_NAME).is_file():
+            self._evaluate(version_id, version_dir, train_lines + test_lines, log_path, env)
+        if self._stopping:
+            self._finish(version_id, ok=False, message=_INTERRUPTED)
+        elif rc != 0:
+            self._finish(version_id, ok=False, message=_tail(log_path, rc))
+        else:
+            self._finish(version_id, ok=True, message="")
+
+    def _child(
+        self, version_id: int, argv: list[str], cwd: Path, log_path: Path, env: dict[str, str]
+    ) -> int:
+        """Run one child process (its output appended to ``log_path``); return its exit code."""
+        with log_path.open("ab") as out:
             self._proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, cwd=version_dir, env=env
+                argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env
             )
             with self.catalog.session() as s:
                 row = s.get(VersionRow, version_id)
@@ -167,12 +182,46 @@ class Trainer:
                     row.pid = self._proc.pid
             rc = self._proc.wait()
             self._proc = None
-        if self._stopping:
-            self._finish(version_id, ok=False, message=_INTERRUPTED)
-        elif rc != 0:
-            self._finish(version_id, ok=False, message=_tail(log_path, rc))
-        else:
-            self._finish(version_id, ok=True, message="")
+        return rc
+
+    def _evaluate(
+        self,
+        version_id: int,
+        version_dir: Path,
+        lines: list[str],
+        log_path: Path,
+        env: dict[str, str],
+    ) -> None:
+        """Write ``model/evaluation/`` (the service-shaped ``EvaluationSummary.json``, the
+        evaluation manifest, plots) with ``customlabels evaluate`` on the test images training
+        used. A failure here keeps the model: the summary then comes from the model card."""
+        model_dir = version_dir / "model"
+        test_refs = set(ModelCard.load(model_dir).dataset.get("images", {}).get("test", []))
+        test_lines = [line for line in lines if json.loads(line)["source-ref"] in test_refs]
+        if not test_lines:
+            return
+        manifest = version_dir / "input" / "evaluation.manifest"
+        manifest.write_text("".join(line + "\n" for line in test_lines))
+        with self.catalog.session() as s:
+            row = s.get(VersionRow, version_id)
+            if row is not None:
+                row.status_message = "evaluating on the test set"
+        prefix = self.settings.train_command or [sys.executable, "-m", "customlabels.cli.main"]
+        argv = [
+            *prefix,
+            "evaluate",
+            str(model_dir),
+            str(manifest),
+            "--out",
+            str(model_dir / "evaluation"),
+            "--bootstrap",
+            "200",
+            "--max-images",
+            "8",
+        ]
+        rc = self._child(version_id, argv, version_dir, log_path, env)
+        if rc != 0:
+            log.warning("evaluation of %s failed (exit %s); see %s", version_dir, rc, log_path)
 
     def _snapshot(
         self, input_dir: Path, train: list[str], test: list[str]
