@@ -94,11 +94,9 @@ def check_dataset_images(
             continue
         result = check_image_file(im.path, config.images, config.deep)
         if not result.ok:
+            why = result.message.removeprefix(f"{im.path.name}: ")  # the ref names the file
             report.line_error(
-                line,
-                result.code or "ERROR_INVALID_IMAGE",
-                f"{im.ref}: {result.message}",
-                "source-ref",
+                line, result.code or "ERROR_INVALID_IMAGE", f"{im.ref}: {why}", "source-ref"
             )
             continue
         actual = result.size_wh
