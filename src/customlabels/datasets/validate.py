@@ -21,6 +21,7 @@ import numpy as np
 from customlabels.core.dataset import Dataset, ImageRecord, LabelMap, Task
 from customlabels.datasets.image_checks import ImageRules, check_image_file
 from customlabels.errors import ManifestError
+from customlabels.formats.checks import SERVICE_MAX_BOXES
 from customlabels.formats.groundtruth import read_ground_truth
 from customlabels.formats.report import MAX_INVALID_FRACTION, Issue, Severity, ValidationReport
 
@@ -195,6 +196,13 @@ def validate_dataset(
             from customlabels.formats import load
 
             dataset = load(fmt, path, report=report, images_dir=images_dir)
+            for im in dataset.images:  # the Ground Truth parser reports this one itself
+                if len(im.boxes) > SERVICE_MAX_BOXES:
+                    report.warning(
+                        im.line,
+                        "ERROR_TOO_MANY_BOUNDING_BOXES",
+                        f"{len(im.boxes)} boxes; the service allows {SERVICE_MAX_BOXES}, all kept",
+                    )
     except (ManifestError, OSError) as exc:
         msg = exc.message if isinstance(exc, ManifestError) else f"{path}: {exc.strerror or exc}"
         report.manifest_error("ERROR_MANIFEST_INACCESSIBLE_OR_UNSUPPORTED_FORMAT", msg)
