@@ -11,9 +11,11 @@ import pytest
 
 from customlabels.api import create_app
 from customlabels.api.server import serve_in_thread
+from customlabels.errors import InvalidImageError
 from customlabels.service import ServiceSettings, open_context, projects, versions
+from customlabels.service.remote import detect_remote
 
-from ._live import KEY, SECRET
+from ._live import KEY, SECRET, make_client
 
 AUTH = (KEY, SECRET)
 
@@ -57,6 +59,12 @@ def test_rest_lists_starts_detects_and_stops(rest: str, bees_manifest: Path) -> 
         detect, files=files, data={"min_confidence": "0", "max_results": "1"}, auth=AUTH
     )
     assert capped.json()["CustomLabels"] == labels[:1]
+    # the same through boto3, as `customlabels detect ARN --endpoint URL` does
+    arn = status["ProjectVersionDescriptions"][0]["ProjectVersionArn"]
+    remote = detect_remote(rest, arn, image, min_confidence=0, client=make_client(rest))
+    assert remote["CustomLabels"] == labels
+    with pytest.raises(InvalidImageError):
+        detect_remote(rest, arn, b"not an image", client=make_client(rest))
     bad = httpx.post(detect, files={"image": ("x.gif", b"GIF89a....", "image/gif")}, auth=AUTH)
     assert bad.json()["__type"] == "InvalidImageFormatException"
     assert httpx.post(f"{rest}/v1/projects/bees/versions/v1/stop", auth=AUTH).json() == {

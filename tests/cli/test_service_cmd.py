@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from customlabels.api import create_app
 from customlabels.api.server import serve_in_thread
 from customlabels.cli.main import app
-from customlabels.errors import InvalidParameterError
+from customlabels.errors import AccessDeniedError, InvalidParameterError
 from customlabels.service import ServiceSettings, open_context
 
 runner = CliRunner()
@@ -80,7 +80,7 @@ def test_endpoint_mode_signs_with_the_configured_key(
             assert [p["ProjectArn"] for p in listed] == [arn]  # type: ignore[index]
             monkeypatch.setenv("CUSTOMLABELS_SECRET_ACCESS_KEY", "wrong")
             denied = runner.invoke(app, ["projects", "list", "--endpoint", url])
-            assert isinstance(denied.exception, InvalidParameterError)
+            assert isinstance(denied.exception, AccessDeniedError)
             assert "AccessDeniedException" in denied.exception.message
     finally:
         ctx.close()

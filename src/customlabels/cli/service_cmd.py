@@ -9,7 +9,6 @@ the catalog of the home folder (no server). The response is printed as JSON.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,26 +50,10 @@ def _call(
 ) -> dict[str, Any]:
     """Run one Rekognition operation remotely (boto3) or on the local home folder."""
     if endpoint:
-        import boto3
+        from customlabels.service.remote import call_remote
 
-        client = boto3.client(
-            "rekognition",
-            endpoint_url=endpoint,
-            region_name=os.environ.get("AWS_REGION", "us-east-1"),
-            aws_access_key_id=os.environ.get("CUSTOMLABELS_ACCESS_KEY_ID"),
-            aws_secret_access_key=os.environ.get("CUSTOMLABELS_SECRET_ACCESS_KEY"),
-        )
-        from botocore.exceptions import ClientError
-
-        from customlabels.api.awsjson import snake
-
-        try:
-            result: dict[str, Any] = getattr(client, snake(operation))(**params)
-        except ClientError as exc:
-            err = exc.response["Error"]
-            raise InvalidParameterError(f"{err.get('Code')}: {err.get('Message')}") from None
-        result.pop("ResponseMetadata", None)
-        return result
+        remote: dict[str, Any] = call_remote(endpoint, operation, params)
+        return remote
     from customlabels.api.awsjson import OPERATIONS, snake
     from customlabels.service.context import open_context
 
