@@ -82,3 +82,37 @@ def test_relative_refs_and_mapped_buckets(tmp_path: Path) -> None:
         resolver.resolve("s3://b/../x.jpg")
     with pytest.raises(RefError):
         resolver.resolve("   ")
+
+
+@pytest.mark.slow
+def test_against_a_real_s3_compatible_store(
+    bees_manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validate a manifest whose images live only in SeaweedFS (``weed mini``), via boto3."""
+    local_servers = pytest.importorskip("customlabels.pipeline.local_servers")
+    import boto3
+    from botocore.config import Config
+
+    from customlabels.datasets.validate import validate_manifest
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    lines = bees_manifest.read_text().splitlines()[:6]
+    with local_servers.seaweedfs_server() as server:
+        for key, value in server.env().items():  # the gateway's credentials, for boto3
+            monkeypatch.setenv(key, value)
+        s3 = boto3.client(
+            "s3", endpoint_url=server.endpoint, config=Config(s3={"addressing_style": "path"})
+        )
+        s3.create_bucket(Bucket="bee-detection-demo")
+        for line in lines:
+            key = json.loads(line)["source-ref"].split("/", 3)[3]
+            s3.put_object(
+                Bucket="bee-detection-demo", Key=key, Body=(bees_manifest.parent / key).read_bytes()
+            )
+        manifest = tmp_path / "remote.manifest"  # no images beside it
+        manifest.write_text("\n".join(lines) + "\n")
+        report = validate_manifest(manifest, s3_endpoint_url=server.endpoint)
+    assert report.usable and report.valid_lines == 6 and not report.errors, report.issues
+    cached = tmp_path / "cache" / "customlabels" / "s3" / "bee-detection-demo" / "images"
+    assert len(list(cached.iterdir())) == 6
