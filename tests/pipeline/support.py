@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import socket
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,24 +11,6 @@ S3_ENV = {
     "AWS_SECRET_ACCESS_KEY": "customlabels-test-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(with_grpc: bool = False) -> int:
-    """A free TCP port on 127.0.0.1 (and port+10000 too: SeaweedFS's gRPC convention)."""
-    for _ in range(500):
-        port = random.randint(12000, 25000)
-        if _port_free(port) and (not with_grpc or _port_free(port + 10000)):
-            return port
-    raise RuntimeError("no free port found")
 
 
 def wait_for(
@@ -44,16 +23,6 @@ def wait_for(
             return value
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def s3_client(endpoint: str) -> Any:

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from customlabels.pipeline.dispatch import DispatchConfig, Dispatcher
 from customlabels.pipeline.ledger import Ledger
+from customlabels.pipeline.local_servers import SeaweedFS
 from customlabels.pipeline.model import load_model
 from customlabels.pipeline.worker import Outcome, process_image
 from customlabels.storage import S3Store
@@ -262,7 +263,7 @@ def test_server_side_encryption_settings_reach_put_object(
 
 def test_seaweedfs_metadata_feed_drives_the_workers(
     seaweedfs: str,
-    seaweedfs_ports: dict[str, int],
+    seaweed: SeaweedFS,
     redis_url: str,
     bucket: str,
     model_dir: Path,
@@ -279,7 +280,7 @@ def test_seaweedfs_metadata_feed_drives_the_workers(
             redis_url,
             PREFIX,
             s3_endpoint_url=seaweedfs,
-            seaweed_filer=f"127.0.0.1:{seaweedfs_ports['filer']}",
+            seaweed_filer=seaweed.filer,
             reconcile_s=3600,  # no listing after the start: only the feed can find new images
         )
     )

