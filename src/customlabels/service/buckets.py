@@ -58,7 +58,14 @@ class Buckets:
             )
         if self.s3_endpoint_url is not None:
             if bucket not in self._s3:
-                self._s3[bucket] = S3Store(bucket, endpoint_url=self.s3_endpoint_url)
+                store = S3Store(bucket, endpoint_url=self.s3_endpoint_url)
+                try:
+                    store.client.head_bucket(Bucket=bucket)
+                except Exception as exc:  # botocore's ClientError / connection errors
+                    raise InvalidS3ObjectError(
+                        f"bucket {bucket!r}: not found in {self.s3_endpoint_url} ({exc})"
+                    ) from None
+                self._s3[bucket] = store  # only buckets that exist are remembered
             return self._s3[bucket]
         if self.buckets_dir is None:
             raise InvalidS3ObjectError(
