@@ -112,8 +112,9 @@ class Trainer:
 
     def shutdown(self) -> None:
         """Stop the worker; a job in progress is terminated and marked failed."""
-        self._stopping = True
-        proc = self._proc
+        with self._lock:  # no child starts after this point (see _child)
+            self._stopping = True
+            proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
@@ -173,14 +174,17 @@ class Trainer:
     ) -> int:
         """Run one child process (its output appended to ``log_path``); return its exit code."""
         with log_path.open("ab") as out:
-            self._proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env
-            )
+            with self._lock:
+                if self._stopping:  # shutting down: never start a child nobody will stop
+                    return -15
+                proc = self._proc = subprocess.Popen(
+                    argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env
+                )
             with self.catalog.session() as s:
                 row = s.get(VersionRow, version_id)
                 if row is not None:
-                    row.pid = self._proc.pid
-            rc = self._proc.wait()
+                    row.pid = proc.pid
+            rc = proc.wait()
             self._proc = None
         return rc
 
