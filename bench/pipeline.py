@@ -242,6 +242,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "pipeline.md")
+    parser.add_argument("--note", default="", help="how the model was made (goes in the table)")
     args = parser.parse_args()
     from customlabels.inference.model_card import ModelCard
 
@@ -301,8 +302,8 @@ def main() -> None:
         "0.1 s listing poll (up to 0.1 s late). With 2 cores shared by 5 people, 2 workers "
         "cannot reach 2× the in-process rate.",
         "",
-        f"Reproduce: `.venv/bin/python bench/pipeline.py --model {args.model.name} --images "
-        f"{len(images)} --runs {args.runs}`.",
+        f"Reproduce: `.venv/bin/python bench/pipeline.py --model MODEL_DIR --images "
+        f"{len(images)} --runs {args.runs}`. {args.note}",
     ]
     args.out.write_text("\n".join(lines) + "\n")
     print(args.out.read_text())

@@ -297,3 +297,30 @@ def test_seaweedfs_metadata_feed_drives_the_workers(
     assert sorted(_results(client, bucket)) == sorted(k + ".json" for k in keys)
     assert ledger.writes() == {k: 1 for k in keys}
     assert dispatcher.dispatcher.dispatched == 4
+
+
+def test_sse_flags_reach_put_object_and_a_refused_write_ends_as_a_dead_letter(
+    seaweedfs: str,
+    redis_url: str,
+    bucket: str,
+    model_dir: Path,
+    bccd_images: list[Path],
+    tmp_path: Path,
+    stopper: list[Any],
+) -> None:
+    client = s3_client(seaweedfs)
+    key = f"{PREFIX}{bccd_images[0].name}"
+    client.put_object(Bucket=bucket, Key=key, Body=bccd_images[0].read_bytes())
+    args = _worker_args(redis_url, bucket, seaweedfs, model_dir)
+    args += ["--sse", "aws:kms", "--sse-kms-key-id", "k1", "--max-retries", "1"]
+    workers = Workers(tmp_path, 1, args, {})
+    stopper.append(workers.stop)
+    dispatcher = DispatcherThread(
+        DispatchConfig(f"s3://{bucket}", redis_url, PREFIX, s3_endpoint_url=seaweedfs)
+    )
+    stopper.append(dispatcher.finish)
+    ledger = Ledger(redis.Redis.from_url(redis_url), bucket)
+    wait_for(lambda: ledger.stats()["counts"]["DEAD"] == 1, 120, "a dead letter", interval_s=0.5)
+    error = json.loads(redis.Redis.from_url(redis_url).hget(f"customlabels:{bucket}:dead", key))
+    assert error["__type"] == "InternalServerError" and "InternalError" in error["message"]
+    assert key + ".json" not in _results(client, bucket)  # nothing written unencrypted

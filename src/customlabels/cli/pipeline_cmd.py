@@ -208,6 +208,9 @@ def worker_cmd(
     visibility_timeout: Annotated[
         float, typer.Option("--visibility-timeout", help="Redis redelivery of unacked jobs, s.")
     ] = 3600.0,
+    max_retries: Annotated[
+        int, typer.Option("--max-retries", help="Retries of a failing job before a dead letter.")
+    ] = 3,
 ) -> None:
     """A Celery worker: takes image keys from the broker, writes results to the store."""
     _logging(False)
@@ -222,6 +225,7 @@ def worker_cmd(
         sse=_sse(sse, sse_kms_key_id),
         options=WorkerOptions(min_confidence, max_results, delay_s=delay),
         threads=threads,
+        max_retries=max_retries,
     )
     run_worker(broker, settings, concurrency=concurrency, visibility_timeout_s=visibility_timeout)
 

@@ -17,6 +17,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import worker_process_init
 
+from customlabels.errors import ConfigError
 from customlabels.pipeline.worker import WorkerOptions, process_image
 
 __all__ = ["QUEUE_NAME", "TASK_NAME", "WorkerSettings", "create_app", "run_worker", "send_job"]
@@ -65,9 +66,7 @@ class _Context:
     @classmethod
     def ready(cls) -> _Context:
         if cls.settings is None:
-            raise RuntimeError(
-                "customlabels worker settings not configured (use `customlabels worker`)"
-            )
+            raise ConfigError("worker settings not configured (use `customlabels worker`)")
         if cls.model is None:
             from customlabels.pipeline.model import load_model
             from customlabels.storage import open_store
@@ -104,7 +103,10 @@ def _detect(task: Task, message: dict[str, Any]) -> str:
     key = str(message["key"])
     settings = ctx.settings
     if settings is None:  # ready() raised already; this keeps the type checker informed
-        raise RuntimeError("worker settings missing")
+        raise ConfigError("worker settings missing")
+    if message.get("bucket") not in (None, ctx.store.name):
+        log.warning("ignoring %s: bucket %s is not this worker's", key, message.get("bucket"))
+        return "IGNORED"
     if ctx.ledger:
         ctx.ledger.started(key)
     try:

@@ -18,6 +18,7 @@ import subprocess
 import threading
 from typing import IO, Any
 
+from customlabels.errors import ConfigError
 from customlabels.pipeline.events import ObjectEvent
 from customlabels.pipeline.local_servers import find_weed
 
@@ -87,8 +88,10 @@ class SeaweedMetaFeed:
             text=True,
             encoding="utf-8",
         )
-        assert self._proc.stdout is not None  # PIPE was requested
-        self._reader = threading.Thread(target=self._read, args=(self._proc.stdout,), daemon=True)
+        stdout = self._proc.stdout
+        if stdout is None:  # cannot happen with stdout=PIPE; keeps the type checker informed
+            raise ConfigError("weed filer.meta.tail: no output pipe")
+        self._reader = threading.Thread(target=self._read, args=(stdout,), daemon=True)
         self._reader.start()
 
     def _read(self, stream: IO[str]) -> None:
