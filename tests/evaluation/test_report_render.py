@@ -63,3 +63,20 @@ def test_report_renders_offline(detector_eval: EvaluationOutput, tmp_path: Path)
         assert im.width == 1280 and im.height > 2000
         colors = im.convert("RGB").resize((64, 256)).getcolors(64 * 256)
         assert colors is not None and len(colors) > 500  # not a blank page
+
+
+def test_compare_page_renders_offline(
+    tmp_path: Path, tiny_detector_dir: Path, detector_test_set: tuple[Path, dict[str, Path]]
+) -> None:
+    from customlabels.evaluation.compare import compare_models
+
+    manifest, buckets = detector_test_set
+    out = compare_models(
+        tiny_detector_dir, tiny_detector_dir, manifest, tmp_path, n_boot=100, bucket_map=buckets
+    )
+    facts = render(out.files["html"], tmp_path / "compare.png")
+    assert facts["requests"] == [out.files["html"].as_uri()]
+    assert facts["broken"] == [] and facts["images"] == 1  # the joint PR curves
+    assert facts["rows"] >= 1 + 8 + 1 + len(out.evaluations[0].labels)
+    with Image.open(tmp_path / "compare.png") as im:
+        assert im.width == 1280
