@@ -63,3 +63,12 @@ def test_label_without_scores_and_images_without_labels() -> None:
     assert m.confusion.tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 1]]
     assert m.accuracy == 1.0
     assert m.per_label["a"].ap50 == pytest.approx(1.0)
+
+
+def test_single_label_prediction_is_the_top_label_that_reaches_its_threshold() -> None:
+    # the top score (a: 0.45) misses its threshold, b (0.3) reaches its own: detect returns b
+    m = classification_metrics([img(1)], [scores(0.45, 0.3)], ["a", "b"], {"a": 0.5, "b": 0.2})
+    assert m.confusion.tolist() == [[0, 0, 0], [0, 1, 0], [0, 0, 0]]
+    assert m.accuracy == 1.0
+    # per-label counts follow what detect returns: here b alone
+    assert (m.per_label["b"].at_threshold.tp, m.per_label["a"].at_threshold.fp) == (1, 0)

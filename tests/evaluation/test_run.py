@@ -92,8 +92,9 @@ def test_few_instances_are_warned(detector_eval: EvaluationOutput) -> None:
         assert any(repr(name) in w for w in detector_eval.summary["Warnings"]), name
 
 
-def test_outcomes_add_up_to_the_metrics(detector_eval: EvaluationOutput) -> None:
-    ev = detector_eval.evaluation
+@pytest.mark.parametrize("which", ["detector_eval", "classifier_eval"])
+def test_outcomes_add_up_to_the_metrics(which: str, request: pytest.FixtureRequest) -> None:
+    ev = request.getfixturevalue(which).evaluation
     outcomes = ev.outcomes()
     for c, name in enumerate(ev.labels):
         at = ev.metrics.per_label[name].at_threshold

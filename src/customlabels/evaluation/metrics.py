@@ -219,7 +219,8 @@ class ClassificationMetrics(_Aggregate):
 
     Attributes:
         accuracy: share of images whose predicted label set (at the thresholds) equals the
-            ground-truth set; single-label: the top label if above its threshold, else none.
+            ground-truth set; single-label: the most confident label that reaches its
+            threshold (none when no label does).
         confusion: int ``(L + 1, L + 1)``: rows ground truth, columns prediction, index ``L``
             is "no label". Multi-label images add one count per (truth, prediction) pair.
     """
@@ -351,14 +352,15 @@ def kept_labels(
     Args:
         scores: float ``(N, L)`` from :func:`score_matrix` (``nan``: not scored).
         thresholds: float ``(L,)`` per-label thresholds (0–1).
-        multi_label: every label at or above its threshold; otherwise only the top label, and
-            only when it reaches its threshold.
+        multi_label: every label at or above its threshold (what ``detect`` returns);
+            otherwise only the most confident of those (the first label of the response).
     """
     filled = np.nan_to_num(scores, nan=-1.0)
     above = ~np.isnan(scores) & (filled >= thresholds[None, :])
     if not multi_label and scores.shape[1]:
+        top = np.argmax(np.where(above, filled, -np.inf), axis=1)
         only_top = np.zeros_like(above)
-        only_top[np.arange(len(scores)), np.argmax(filled, axis=1)] = True
+        only_top[np.arange(len(scores)), top] = True
         above &= only_top
     return above
 
@@ -370,7 +372,12 @@ def classification_metrics(
     thresholds: dict[str, float] | None = None,
     multi_label: bool = False,
 ) -> ClassificationMetrics:
-    """Image-level metrics: per label, an image is a prediction when the label has a score.
+    """Image-level metrics.
+
+    Per label, an image counts as predicted when the label's confidence reaches its threshold,
+    exactly as ``detect`` returns labels (P/R/F1 and the counts). Accuracy and the confusion
+    matrix of a single-label model use the first label of that response (the most confident
+    label that reaches its threshold; "no label" when none does).
 
     Args:
         gts: ground truth (``image_labels`` ids into ``labels``), one record per image.

@@ -102,8 +102,10 @@ def image_outcomes(
     """Per-image outcomes at ``thresholds`` (0–1, one per label; missing labels use 0.5).
 
     Args:
-        detection: boxes (matched at IoU ≥ 0.5) or image-level labels (a kept label is a TP when
-            the image has it, else an FP; a ground-truth label not kept is an FN).
+        detection: boxes (matched at IoU ≥ 0.5) or image-level labels (every label reaching
+            its threshold, as ``detect`` returns them, is a TP when the image has it, else an
+            FP; a ground-truth label not returned is an FN).
+        multi_label: unused for image-level labels (kept for symmetry with the metrics).
     """
     thr = np.array([thresholds.get(name, 0.5) for name in labels], dtype=np.float64)
     if detection:
@@ -112,7 +114,8 @@ def image_outcomes(
             for i, (gt, pred) in enumerate(zip(gts, preds, strict=True))
         ]
     scores = score_matrix(preds, len(labels))
-    kept = kept_labels(scores, thr, multi_label)
+    # every label detect would return, so the outcomes add up to the per-label counts
+    kept = kept_labels(scores, thr, multi_label=True)
     outcomes = []
     for i, gt in enumerate(gts):
         out = ImageOutcome(i)
