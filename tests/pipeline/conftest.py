@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from customlabels.pipeline.local_servers import SeaweedFS, redis_server, seaweedfs_server
+from customlabels.pipeline.local_servers import (
+    SeaweedFS,
+    rabbitmq_server,
+    redis_server,
+    seaweedfs_server,
+)
 
 from .support import S3_ENV
 
@@ -60,6 +65,16 @@ def redis_url() -> Iterator[str]:
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server not installed (run `make system` / scripts/install-system.sh)")
     with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def amqp_url() -> Iterator[str]:
+    """A private RabbitMQ node (Debian's rabbitmq-server) on free ports."""
+    if shutil.which("rabbitmq-server") is None and not Path("/usr/lib/rabbitmq/bin").is_dir():
+        # optional broker: Redis is the default and its tests fail loudly without redis-server
+        pytest.skip("rabbitmq-server not installed (apt-get install rabbitmq-server)")
+    with rabbitmq_server() as url:
         yield url
 
 

@@ -324,3 +324,34 @@ def test_sse_flags_reach_put_object_and_a_refused_write_ends_as_a_dead_letter(
     error = json.loads(redis.Redis.from_url(redis_url).hget(f"customlabels:{bucket}:dead", key))
     assert error["__type"] == "InternalServerError" and "InternalError" in error["message"]
     assert key + ".json" not in _results(client, bucket)  # nothing written unencrypted
+
+
+def test_rabbitmq_broker_with_a_redis_ledger(
+    seaweedfs: str,
+    amqp_url: str,
+    redis_url: str,
+    bucket: str,
+    model_dir: Path,
+    bccd_images: list[Path],
+    tmp_path: Path,
+    stopper: list[Any],
+) -> None:
+    client = s3_client(seaweedfs)
+    keys = [f"{PREFIX}rabbit/{p.name}" for p in bccd_images[:20]]
+    for key, src in zip(keys, bccd_images, strict=False):
+        client.put_object(Bucket=bucket, Key=key, Body=src.read_bytes())
+    args = [*_worker_args(amqp_url, bucket, seaweedfs, model_dir), "--ledger", redis_url]
+    workers = Workers(tmp_path, 2, args, {"CUSTOMLABELS_PIPELINE_DELAY_S": "0.3"})
+    stopper.append(workers.stop)
+    dispatcher = DispatcherThread(
+        DispatchConfig(
+            f"s3://{bucket}", amqp_url, PREFIX, s3_endpoint_url=seaweedfs, ledger_url=redis_url
+        )
+    )
+    stopper.append(dispatcher.finish)
+    ledger = Ledger(redis.Redis.from_url(redis_url), bucket)
+    _, holder = wait_for(lambda: next(iter(ledger.inflight().items()), None), 60, "a task")
+    os.kill(int(holder.split(":")[1]), signal.SIGKILL)  # a pool process, mid-task
+    wait_for(lambda: len(_results(client, bucket)) == 20, 180, "20 results", interval_s=0.5)
+    wait_for(lambda: ledger.stats()["counts"]["IN_PROGRESS"] == 0, 30, "workers idle")
+    assert ledger.writes() == {k: 1 for k in keys}

@@ -94,6 +94,10 @@ def run_cmd(
     s3_endpoint_url: Annotated[
         str | None, typer.Option("--s3-endpoint-url", help="S3-compatible endpoint.")
     ] = None,
+    ledger: Annotated[
+        str | None,
+        typer.Option("--ledger", help="redis:// URL of the pipeline ledger (default: the broker)."),
+    ] = None,
     seaweed_filer: Annotated[
         str | None,
         typer.Option("--seaweed-filer", help="HOST:PORT of a SeaweedFS filer: follow its feed."),
@@ -118,6 +122,7 @@ def run_cmd(
                 reconcile_s=rescan,
                 model_dir=model,
                 seaweed_filer=seaweed_filer,
+                ledger_url=ledger,
                 exit_when_idle=once,
             )
         )
@@ -166,6 +171,10 @@ def status_cmd(
         str | None, typer.Option("--store", help="s3://BUCKET (scale-out mode).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ledger: Annotated[
+        str | None,
+        typer.Option("--ledger", help="redis:// URL of the pipeline ledger (default: the broker)."),
+    ] = None,
 ) -> None:
     """Queued / in-progress / done / failed counts and the oldest waiting job."""
     from customlabels.pipeline.status import embedded_status, render_status, scaleout_status
@@ -173,7 +182,7 @@ def status_cmd(
     if broker:
         if not store:
             raise InvalidParameterError("--broker: needs --store s3://BUCKET")
-        report = scaleout_status(broker, store)
+        report = scaleout_status(broker, store, ledger)
     else:
         if bucket is None and state_dir is None:
             raise InvalidParameterError("pipeline status: expected --bucket DIR (or --broker)")
@@ -211,6 +220,10 @@ def worker_cmd(
     max_retries: Annotated[
         int, typer.Option("--max-retries", help="Retries of a failing job before a dead letter.")
     ] = 3,
+    ledger: Annotated[
+        str | None,
+        typer.Option("--ledger", help="redis:// URL of the pipeline ledger (default: the broker)."),
+    ] = None,
 ) -> None:
     """A Celery worker: takes image keys from the broker, writes results to the store."""
     _logging(False)
@@ -226,6 +239,7 @@ def worker_cmd(
         options=WorkerOptions(min_confidence, max_results, delay_s=delay),
         threads=threads,
         max_retries=max_retries,
+        ledger_url=ledger,
     )
     run_worker(broker, settings, concurrency=concurrency, visibility_timeout_s=visibility_timeout)
 

@@ -42,6 +42,7 @@ class WorkerSettings:
         threads: ONNX Runtime intra-op threads per worker process.
         max_retries / backoff_s: transient errors are retried with exponential backoff, then
             recorded as dead letters.
+        ledger_url: the Redis of the pipeline ledger (default: the broker, if a Redis).
     """
 
     store_url: str
@@ -52,6 +53,7 @@ class WorkerSettings:
     threads: int = 1
     max_retries: int = 3
     backoff_s: float = 1.0
+    ledger_url: str | None = None
 
 
 class _Context:
@@ -77,19 +79,17 @@ class _Context:
                 opts = {"endpoint_url": s.s3_endpoint_url, "sse": s.sse or None}
             cls.store = open_store(s.store_url, **opts)
             cls.model = load_model(s.model_dir, threads=s.threads)
-            cls.ledger = _ledger_for(cls.broker, cls.store.name)
+            cls.ledger = _ledger_for(cls.broker, s.ledger_url, cls.store.name)
             log.info("worker process ready: model %s on %s", cls.model.version, s.store_url)
         return cls()
 
 
-def _ledger_for(broker: str, bucket: str) -> Any:
-    from customlabels.pipeline.ledger import Ledger
-
-    if not broker.startswith(("redis://", "rediss://")):
-        return None  # with RabbitMQ there is no ledger: status shows the queue only
+def _ledger_for(broker: str, ledger_url: str | None, bucket: str) -> Any:
     import redis
 
-    return Ledger(redis.Redis.from_url(broker), bucket)
+    from customlabels.pipeline.ledger import Ledger, ledger_url_for
+
+    return Ledger(redis.Redis.from_url(ledger_url_for(broker, ledger_url)), bucket)
 
 
 @worker_process_init.connect
@@ -168,6 +168,9 @@ def run_worker(
     import os
     import socket
 
+    from customlabels.pipeline.ledger import ledger_url_for
+
+    ledger_url_for(broker, settings.ledger_url)  # refuse a bad configuration before starting
     _Context.settings = settings
     _Context.broker = broker
     app = create_app(broker, visibility_timeout_s)

@@ -17,7 +17,7 @@ from typing import Any
 from customlabels.pipeline.celery_app import create_app, send_job
 from customlabels.pipeline.events import RedisListSource
 from customlabels.pipeline.keys import is_input, normalize_prefix
-from customlabels.pipeline.ledger import Ledger
+from customlabels.pipeline.ledger import Ledger, ledger_url_for
 from customlabels.pipeline.reconciler import find_unprocessed
 from customlabels.storage import open_store
 
@@ -32,10 +32,12 @@ class DispatchConfig:
 
     Attributes:
         store_url: ``s3://BUCKET``.
-        broker: ``redis://HOST:PORT/DB`` (also holds the ledger and, by default, the events).
+        broker: ``redis://HOST:PORT/DB`` or ``amqp://...`` (RabbitMQ).
+        ledger_url: the Redis holding the ledger (claims, status); default: the broker, which
+            must then be a Redis.
         prefix: input prefix.
         events_list: a Redis list receiving S3 event JSON (None: listing only).
-        events_url: the Redis holding ``events_list`` (default: the broker's).
+        events_url: the Redis holding ``events_list`` (default: the ledger's).
         reconcile_s: period of the bucket listing that finds images without results.
         claim_ttl_s: how long a dispatched (key, ETag) is not dispatched again.
         model_dir: when given, the start-up listing also redoes results of other model versions.
@@ -45,6 +47,7 @@ class DispatchConfig:
     store_url: str
     broker: str
     prefix: str = ""
+    ledger_url: str | None = None
     s3_endpoint_url: str | None = None
     events_list: str | None = None
     events_url: str | None = None
@@ -56,6 +59,7 @@ class DispatchConfig:
 
     def __post_init__(self) -> None:
         self.prefix = normalize_prefix(self.prefix)
+        self.ledger_url = ledger_url_for(self.broker, self.ledger_url)
 
 
 class Dispatcher:
@@ -68,12 +72,11 @@ class Dispatcher:
             opts["endpoint_url"] = config.s3_endpoint_url
         self.store = open_store(config.store_url, **opts)
         self.app = create_app(config.broker)
-        self.ledger = Ledger(
-            redis.Redis.from_url(config.broker), self.store.name, config.claim_ttl_s
-        )
+        ledger_url = ledger_url_for(config.broker, config.ledger_url)
+        self.ledger = Ledger(redis.Redis.from_url(ledger_url), self.store.name, config.claim_ttl_s)
         self.source = (
             RedisListSource(
-                redis.Redis.from_url(config.events_url or config.broker), config.events_list
+                redis.Redis.from_url(config.events_url or ledger_url), config.events_list
             )
             if config.events_list
             else None

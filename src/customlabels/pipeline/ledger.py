@@ -19,7 +19,25 @@ import socket
 import time
 from typing import Any
 
-__all__ = ["Ledger"]
+from customlabels.errors import ConfigError
+
+__all__ = ["Ledger", "ledger_url_for"]
+
+
+def ledger_url_for(broker: str, ledger_url: str | None = None) -> str:
+    """The Redis URL of the ledger: ``ledger_url``, else the broker when it is a Redis.
+
+    Raises:
+        ConfigError: a RabbitMQ (or other) broker without a ``ledger_url``.
+    """
+    if ledger_url:
+        return ledger_url
+    if broker.startswith(("redis://", "rediss://", "unix://")):
+        return broker
+    raise ConfigError(
+        f"--ledger: expected a redis:// URL for the pipeline ledger with broker {broker!r} "
+        "(a Redis broker doubles as the ledger)"
+    )
 
 
 class Ledger:

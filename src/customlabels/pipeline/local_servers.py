@@ -22,7 +22,14 @@ from typing import Any
 
 from customlabels.errors import ConfigError
 
-__all__ = ["SeaweedFS", "free_port", "redis_server", "seaweedfs_server", "wait_until"]
+__all__ = [
+    "SeaweedFS",
+    "free_port",
+    "rabbitmq_server",
+    "redis_server",
+    "seaweedfs_server",
+    "wait_until",
+]
 
 S3_COMPONENTS = ("master", "volume", "filer", "s3", "webdav", "admin")
 
@@ -114,6 +121,75 @@ def redis_server(executable: str | None = None) -> Iterator[str]:
         client.close()
         _stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def rabbitmq_server(home: str = "/usr/lib/rabbitmq") -> Iterator[str]:
+    """Run a private RabbitMQ node; yields ``amqp://guest:guest@127.0.0.1:P//``.
+
+    Its AMQP, Erlang-distribution and epmd ports are free ports on 127.0.0.1, its data and
+    logs live in a temporary folder, no plugin is enabled, and its private epmd is stopped with
+    it. Uses the Debian package's ``rabbitmq-server`` script without the wrapper that switches
+    to the ``rabbitmq`` user.
+    """
+    import os
+
+    exe = Path(home) / "bin" / "rabbitmq-server"
+    if not exe.exists():
+        found = shutil.which("rabbitmq-server")
+        if found is None:
+            raise ConfigError("rabbitmq-server not found (apt-get install rabbitmq-server)")
+        exe = Path(found)
+    amqp, dist, epmd = free_port(), free_port(), free_port()
+    work = Path(tempfile.mkdtemp(prefix="customlabels-rabbitmq-"))
+    (work / "enabled_plugins").write_text("[].\n")
+    env = {
+        **os.environ,
+        "HOME": str(work),  # the Erlang cookie
+        "RABBITMQ_NODENAME": f"customlabels{amqp}@localhost",
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(amqp),
+        "RABBITMQ_DIST_PORT": str(dist),
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        "ERL_EPMD_PORT": str(epmd),
+        "ERL_EPMD_ADDRESS": "127.0.0.1",
+        "RABBITMQ_MNESIA_BASE": str(work / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(work / "log"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(work / "enabled_plugins"),
+        "RABBITMQ_CONFIG_FILE": str(work / "rabbitmq"),
+        "RABBITMQ_ADVANCED_CONFIG_FILE": str(work / "advanced.config"),
+        "RABBITMQ_PID_FILE": str(work / "pid"),
+    }
+    log = (work / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [str(exe)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"amqp://guest:guest@127.0.0.1:{amqp}//"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            tail = (work / "server.log").read_text(errors="replace")[-2000:]
+            raise ConfigError(f"rabbitmq-server exited with code {proc.returncode}: {tail}")
+        return "Starting broker... completed" in (work / "server.log").read_text(errors="replace")
+
+    try:
+        wait_until(up, 90, "rabbitmq-server", every_s=0.3)
+        yield url
+    finally:
+        import signal
+
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        epmd_exe = shutil.which("epmd")
+        if epmd_exe:
+            subprocess.run([epmd_exe, "-kill"], env=env, capture_output=True, check=False)
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -34,18 +34,19 @@ def embedded_status(bucket: Path | None, state_dir: Path | None = None) -> dict[
     return report
 
 
-def scaleout_status(broker: str, store_url: str) -> dict[str, Any]:
-    """Counts from the Redis ledger plus the broker's own queue length."""
+def scaleout_status(broker: str, store_url: str, ledger_url: str | None = None) -> dict[str, Any]:
+    """Counts from the Redis ledger, plus the broker's own queue length for a Redis broker."""
     import redis
 
     from customlabels.pipeline.celery_app import QUEUE_NAME
-    from customlabels.pipeline.ledger import Ledger
+    from customlabels.pipeline.ledger import Ledger, ledger_url_for
 
     bucket = store_url.removeprefix("s3://").split("/", 1)[0]
-    client = redis.Redis.from_url(broker)
+    client = redis.Redis.from_url(ledger_url_for(broker, ledger_url))
     report = Ledger(client, bucket).stats()
     report["mode"] = "celery"
-    report["broker_queue_length"] = int(client.llen(QUEUE_NAME))
+    if broker.startswith(("redis://", "rediss://")):
+        report["broker_queue_length"] = int(redis.Redis.from_url(broker).llen(QUEUE_NAME))
     return report
 
 
