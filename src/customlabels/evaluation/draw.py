@@ -133,11 +133,19 @@ def draw_detections(
         x1, y1, x2, y2 = (float(v) for v in kept.boxes[i])
         draw.rectangle([x1, y1, x2, y2], outline=label_color(c), width=width)
         _tag(draw, (x1, y1), text, label_color(c), size)
-    if title is not None:
-        tags.insert(0, (title, (17, 24, 39)))
     if tags:
         _banner(image, tags)
-    return image
+    return image if title is None else _with_header(image, title)
+
+
+def _with_header(image: Image.Image, title: str) -> Image.Image:
+    """``image`` below a dark band carrying ``title`` (so the title never hides a box)."""
+    _, size = _scale(image)
+    band = size + 12
+    canvas = Image.new("RGB", (image.width, image.height + band), (17, 24, 39))
+    canvas.paste(image, (0, band))
+    ImageDraw.Draw(canvas).text((6, 6), title, fill=(255, 255, 255), font=_font(size))
+    return canvas
 
 
 def side_by_side(images: Sequence[Image.Image], gap: int = 8) -> Image.Image:
