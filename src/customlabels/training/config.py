@@ -116,7 +116,7 @@ class TrainConfig:
     seed: int = 0
     # auto | cpu | cuda
     device: str = "auto"
-    # Number of CPU threads torch uses (0 = all cores).
+    # CPU threads for torch (0 = the idle cores: all of them on an idle machine, 1 on a busy one).
     threads: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     input: InputConfig = field(default_factory=InputConfig)

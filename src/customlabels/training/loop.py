@@ -143,6 +143,7 @@ def run_loop(
     ckpt_every = max(1, min(eval_every, 50))
     module.train()
     t0 = time.monotonic()
+    first_step, retimed = step, resume is not None
     bar = tqdm(
         total=total_steps,
         initial=step,
@@ -179,7 +180,21 @@ def run_loop(
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}", val_map=f"{last_map:.3f}")
             out_of_time = deadline is not None and time.monotonic() > deadline
             if step % eval_every == 0 or step == total_steps or out_of_time:
+                t_eval = time.monotonic()
                 ev = task.evaluate()
+                t_eval = time.monotonic() - t_eval
+                if deadline is not None and not retimed and step < total_steps:
+                    # Budget runs: re-plan the step count once from the speed actually seen
+                    # (the up-front measurement is noisy on a shared CPU); the cosine schedule
+                    # follows the new total.
+                    retimed = True
+                    per_step = (time.monotonic() - t0 - t_eval) / max(1, step - first_step)
+                    evals_left = 7 * t_eval
+                    left = deadline - time.monotonic() - evals_left
+                    total_steps = max(step + 1, step + int(left / max(per_step, 1e-3)))
+                    eval_every = max(1, math.ceil(total_steps / 8))
+                    bar.total = total_steps
+                    log.info("re-planned: %.3f s per step -> %d steps", per_step, total_steps)
                 last_map = float(ev.summary.get("map50", ev.score))
                 row = {
                     "step": step,

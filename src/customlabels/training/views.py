@@ -34,6 +34,7 @@ __all__ = ["CachedView", "Crop", "build_views", "load_image", "sample_crops", "v
 
 log = logging.getLogger(__name__)
 
+MIN_VIEWS = 32
 PAD_PIXEL = 127.0  # letterbox padding (0–255); normalizes to ≈ 0 with mean 127 / std 128
 
 
@@ -190,17 +191,21 @@ def build_views(
 ) -> list[CachedView]:
     """Up to ``views_per_image`` views of every record, computed pass by pass.
 
-    Pass 0 (the un-augmented served view of every image) always completes; later passes stop
-    at ``deadline`` (a ``time.monotonic()`` value), so a contended CPU yields fewer views
-    rather than an overrun budget. Without a deadline the result is deterministic.
+    Each pass visits the images in a seeded random order; with a ``deadline`` (a
+    ``time.monotonic()`` value) the cache stops there (after at least ``MIN_VIEWS`` views), so a
+    contended CPU yields fewer views (or, in a tiny budget, views of a random subset of the
+    images) rather than an overrun budget. Without a deadline the result is deterministic.
     """
     views: list[CachedView] = []
+    order = np.random.default_rng([seed, 3]).permutation(len(records))
     for v in range(views_per_image):
-        for i, rec in enumerate(records):
-            if v > 0 and deadline is not None and time.monotonic() > deadline:
+        for i in order.tolist():
+            if deadline is not None and len(views) >= MIN_VIEWS and time.monotonic() > deadline:
                 log.info("view cache: time share used after %d views", len(views))
                 return views
-            views.append(make_view(rec, i, v, backbone, inp, aug, seed, device))
+            views.append(make_view(records[i], i, v, backbone, inp, aug, seed, device))
+            if len(views) % 100 == 0:
+                log.info("view cache: %d views", len(views))
             if progress is not None:
                 progress(len(views))
     return views
