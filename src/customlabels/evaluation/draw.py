@@ -56,11 +56,14 @@ def _scale(image: Image.Image) -> tuple[int, int]:
     return max(2, round(side / 350)), max(12, round(side / 45))
 
 
-def fit(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
-    """Downscale so the longer side is at most ``max_side``; returns the image and the factor."""
+def fit(image: Image.Image, max_side: int, min_side: int = 0) -> tuple[Image.Image, float]:
+    """Downscale so the longer side is at most ``max_side`` (or upscale a small image so it is
+    at least ``min_side``); returns the image and the factor."""
     w, h = image.size
     factor = min(1.0, max_side / max(w, h))
-    if factor < 1.0:
+    if max(w, h) < min_side:
+        factor = min_side / max(w, h)
+    if factor != 1.0:
         image = image.resize((max(1, round(w * factor)), max(1, round(h * factor))))
     return image, factor
 
@@ -88,7 +91,8 @@ def draw_outcome(
     image: Image.Image, outcome: ImageOutcome, labels: list[str], max_side: int = 800
 ) -> Image.Image:
     """A copy of ``image`` (downscaled to ``max_side``) with TP, FP and misses drawn."""
-    image, k = fit(image.convert("RGB"), max_side)
+    # small images (classification crops) are enlarged so the tags stay readable on them
+    image, k = fit(image.convert("RGB"), max_side, min_side=360)
     image = image.copy()
     draw = ImageDraw.Draw(image)
     width, size = _scale(image)
