@@ -187,3 +187,40 @@ def test_visualize_rejects_bad_confidence(tmp_path: Path, tiny_detector_dir: Pat
     )
     assert result.exit_code != 0
     assert "--min-confidence" in str(result.exception)
+
+
+NO_TORCH = r"""
+import sys
+
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision"):
+            raise ImportError(f"{name} is not installed (base install)")
+        return None
+
+
+sys.meta_path.insert(0, NoTorch())
+from customlabels.cli.main import main
+
+sys.argv = ["customlabels", *sys.argv[1:]]
+main()
+"""
+
+
+def test_evaluate_and_compare_never_import_torch(
+    tmp_path: Path, tiny_detector_dir: Path, detector_test_set: tuple[Path, dict[str, Path]]
+) -> None:
+    manifest, buckets = detector_test_set
+    common = ["--bootstrap", "20", *_bucket_args(buckets), "--json"]
+    for args in (
+        ["evaluate", str(tiny_detector_dir), str(manifest), "--out", str(tmp_path / "e"),
+         "--no-update-card", "--max-images", "1", *common],
+        ["compare", str(tiny_detector_dir), str(tiny_detector_dir), str(manifest), "--out",
+         str(tmp_path / "c"), *common],
+    ):  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert json.loads(proc.stdout)
