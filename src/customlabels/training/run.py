@@ -254,12 +254,13 @@ def _run(
     if budget_mode and not is_set(user, "augment.views_per_image"):
         cfg.augment.views_per_image = max_views(cfg, len(train_recs))
         cache_deadline = t_start + CACHE_SHARE * cfg.time_budget_s
-    task, n_views = _build_task(
+    task, total_views = _build_task(
         cfg, backbone, labels, train_recs, val_recs, spec, device, dataset, cache_deadline
     )
-    cfg.augment.views_per_image = n_views
+    mean_views = total_views / max(1, len(train_recs))
+    cfg.augment.views_per_image = math.ceil(mean_views)
     t_cache = time.monotonic() - t0
-    log.info("feature cache: %d view(s) per image in %.0f s", n_views, t_cache)
+    log.info("feature cache: %d views (%.2f per image) in %.0f s", total_views, mean_views, t_cache)
 
     # Steps: fixed, or from the measured step and validation time.
     deadline = None
@@ -268,7 +269,7 @@ def _run(
         t1 = time.monotonic()
         task.evaluate()
         t_eval = time.monotonic() - t1
-        view_s = t_cache / max(1, n_views * len(train_recs))
+        view_s = t_cache / max(1, total_views)
         reserve = 20.0 + len(test_recs) * view_s * (1.5 if detector else 0.3)
         left = cfg.time_budget_s - (time.monotonic() - t_start) - reserve - 8 * t_eval
         cfg.optim.steps = max(20, int(left / t_step))
@@ -322,7 +323,8 @@ def _run(
             "cache_seconds": round(t_cache, 1),
             "steps": result.steps,
             "best_step": result.best_step,
-            "views_per_image": n_views,
+            "views_per_image": round(mean_views, 2),
+            "views": total_views,
             "device": str(device),
             "seed": cfg.seed,
             "threads": torch.get_num_threads(),
@@ -381,7 +383,7 @@ def _build_task(
         task = TASKS["detection"](
             cfg, backbone, labels, views, train_recs, val_recs, val_feats, spec, device
         )
-        return task, math.ceil(len(views) / max(1, len(train_recs)))
+        return task, len(views)
     pooled, index = pooled_views(
         train_recs, backbone, spec, cfg.augment, cfg.seed, n, device, deadline=deadline
     )
@@ -402,7 +404,7 @@ def _build_task(
         _multi_label(dataset),
         device,
     )
-    return task, math.ceil(len(index) / max(1, len(train_recs)))
+    return task, len(index)
 
 
 def _measure_step(task: TaskAdapter) -> float:

@@ -242,6 +242,13 @@ def repeat_factors(records: Sequence[ImageRecord], num_labels: int, threshold: f
     return out
 
 
+def _origin_around(centre: float, crop: int, max_index: int, rng: np.random.Generator) -> int:
+    """A crop origin (in 32-px units) whose crop holds ``centre`` ≥ 16 px from its edges."""
+    lo = math.ceil((centre - crop + 16) / 32)
+    hi = max(lo, math.floor((centre - 16) / 32))
+    return int(np.clip(rng.integers(lo, hi + 1), 0, max_index))
+
+
 def sample_crops(
     views: Sequence[CachedView],
     weights: np.ndarray,
@@ -266,8 +273,8 @@ def sample_crops(
         if len(view.boxes) and rng.random() < aug.object_crops:
             b = view.boxes[int(rng.integers(len(view.boxes)))].numpy()
             cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-            x0 = int(np.clip(rng.uniform(cx - crop + 16, cx - 16) // 32, 0, max_x))
-            y0 = int(np.clip(rng.uniform(cy - crop + 16, cy - 16) // 32, 0, max_y))
+            x0 = _origin_around(cx, crop, max_x, rng)
+            y0 = _origin_around(cy, crop, max_y, rng)
         else:
             x0 = int(rng.integers(max_x + 1))
             y0 = int(rng.integers(max_y + 1))
