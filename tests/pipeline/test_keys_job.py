@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from customlabels.errors import InvalidParameterError
-from customlabels.pipeline.job import Job, JobStatus
+from customlabels.pipeline.job import ImageMessage, Job, JobStatus
 from customlabels.pipeline.keys import error_key, is_input, normalize_prefix, result_key
 
 
@@ -69,3 +69,11 @@ def test_job_round_trip() -> None:
 def test_job_from_bad_dict(data: dict[str, object]) -> None:
     with pytest.raises(InvalidParameterError, match="job: not a valid job record"):
         Job.from_dict(data)
+
+
+def test_image_message_round_trip_and_refusals() -> None:
+    msg = ImageMessage("photos", "test_images/ü b.jpg", "abc")
+    assert ImageMessage.from_dict(msg.to_dict()) == msg
+    for bad in ({"key": "a"}, {"bucket": "b", "key": ""}, {"bucket": 1, "key": "a"}):
+        with pytest.raises(InvalidParameterError, match="not a valid image message"):
+            ImageMessage.from_dict(bad)

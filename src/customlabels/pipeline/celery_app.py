@@ -18,6 +18,7 @@ from celery import Celery, Task
 from celery.signals import worker_process_init
 
 from customlabels.errors import ConfigError
+from customlabels.pipeline.job import ImageMessage
 from customlabels.pipeline.worker import WorkerOptions, process_image
 
 __all__ = ["QUEUE_NAME", "TASK_NAME", "WorkerSettings", "create_app", "run_worker", "send_job"]
@@ -100,12 +101,13 @@ def _load_in_child(**_: Any) -> None:
 
 def _detect(task: Task, message: dict[str, Any]) -> str:
     ctx = _Context.ready()
-    key = str(message["key"])
+    msg = ImageMessage.from_dict(message)
+    key = msg.key
     settings = ctx.settings
     if settings is None:  # ready() raised already; this keeps the type checker informed
         raise ConfigError("worker settings missing")
-    if message.get("bucket") not in (None, ctx.store.name):
-        log.warning("ignoring %s: bucket %s is not this worker's", key, message.get("bucket"))
+    if msg.bucket != ctx.store.name:
+        log.warning("ignoring %s: bucket %s is not this worker's", key, msg.bucket)
         return "IGNORED"
     if ctx.ledger:
         ctx.ledger.started(key)
@@ -154,7 +156,7 @@ def create_app(broker: str, visibility_timeout_s: float = 3600.0) -> Celery:
 
 def send_job(app: Celery, bucket: str, key: str, etag: str | None) -> None:
     """Queue one image: the message carries its bucket, key and ETag, never its bytes."""
-    app.send_task(TASK_NAME, args=[{"bucket": bucket, "key": key, "etag": etag}], queue=QUEUE_NAME)
+    app.send_task(TASK_NAME, args=[ImageMessage(bucket, key, etag).to_dict()], queue=QUEUE_NAME)
 
 
 def run_worker(

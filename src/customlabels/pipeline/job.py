@@ -1,7 +1,8 @@
 """A pipeline job: one image key to run the model on, as a plain dataclass.
 
-Jobs carry keys, never image bytes. ``to_dict``/``from_dict`` are the only serialization (the
-SQLite queue stores the fields as columns; Celery messages carry :meth:`Job.to_message`).
+Jobs carry keys, never image bytes. ``to_dict``/``from_dict`` are the only serialization: the
+SQLite queue stores a :class:`Job`'s fields as columns; a Celery message is an
+:class:`ImageMessage` (bucket, key, ETag).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from customlabels.errors import InvalidParameterError
 
-__all__ = ["Job", "JobStatus"]
+__all__ = ["ImageMessage", "Job", "JobStatus"]
 
 
 class JobStatus(StrEnum):
@@ -91,3 +92,34 @@ class Job:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidParameterError(f"job: not a valid job record ({exc})") from None
+
+
+@dataclass(frozen=True)
+class ImageMessage:
+    """The body of a scale-out task: which object to process, never its bytes.
+
+    Attributes:
+        bucket: the bucket the dispatcher watches (a worker for another bucket ignores it).
+        key: object key, decoded.
+        etag: the ETag seen when dispatched (None if the event had none).
+    """
+
+    bucket: str
+    key: str
+    etag: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "key": self.key, "etag": self.etag}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageMessage:
+        try:
+            bucket, key = data["bucket"], data["key"]
+            if not isinstance(bucket, str) or not isinstance(key, str) or not key:
+                raise ValueError(f"expected string bucket and key, got {bucket!r}, {key!r}")
+            etag = data.get("etag")
+            return cls(bucket, key, None if etag is None else str(etag))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidParameterError(
+                f"task message: not a valid image message ({exc})"
+            ) from None
