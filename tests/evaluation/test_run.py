@@ -199,3 +199,21 @@ def test_real_predictions_match_pycocotools(detector_eval: EvaluationOutput) -> 
         ours = np.array([getattr(ev.metrics.per_label[x], key) for x in ev.labels])
         np.testing.assert_allclose(np.where(np.isnan(ours), -1, ours), ref[key], atol=1e-4)
     assert sum(len(p) for p in ev.preds) > 1000  # a real, crowded set of predictions
+
+
+def test_skipped_test_lines_are_reported(
+    tmp_path: Path, tiny_detector_dir: Path, detector_test_set: tuple[Path, dict[str, Path]]
+) -> None:
+    from customlabels.evaluation.run import evaluate
+
+    manifest, buckets = detector_test_set
+    lines = manifest.read_text().splitlines()
+    missing = json.loads(lines[0])
+    missing["source-ref"] = missing["source-ref"].rsplit("/", 1)[0] + "/no-such-image.jpg"
+    broken = tmp_path / "broken.manifest"
+    broken.write_text("\n".join([*lines[:3], "{not json", json.dumps(missing)]) + "\n")
+    ev = evaluate(tiny_detector_dir, broken, bucket_map=buckets, n_boot=20)
+    assert len(ev.records) == 3
+    first = ev.warnings[0]
+    assert first.startswith("test manifest: 2 of 5 line(s) skipped")
+    assert "ERROR_INVALID_JSON_LINE" in first and "3 usable image(s)" in first

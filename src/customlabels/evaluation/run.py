@@ -155,13 +155,28 @@ def load_test_set(
     task: Task,
     bucket_map: dict[str, Path] | None = None,
 ) -> tuple[list[ImageRecord], list[str]]:
-    """Read a Ground Truth test manifest; labels re-indexed to ``labels``; returns warnings."""
-    from customlabels.formats.groundtruth import load_ground_truth
+    """Read a Ground Truth test manifest; labels re-indexed to ``labels``; returns warnings
+    (lines the importer skipped, boxes it dropped, labels the model does not know)."""
+    from collections import Counter
 
-    dataset = load_ground_truth(Path(test_manifest), bucket_map=bucket_map)
+    from customlabels.formats.groundtruth import load_ground_truth
+    from customlabels.formats.report import ValidationReport
+
+    report = ValidationReport()
+    dataset = load_ground_truth(Path(test_manifest), bucket_map=bucket_map, report=report)
     if not dataset.images:
         raise DatasetError(f"{test_manifest}: no usable test images")
-    return _remap(dataset, labels, task)
+    records, warnings = _remap(dataset, labels, task)
+    if report.errors:
+        codes = Counter(issue.code for issue in report.errors)
+        summary = ", ".join(f"{code} ×{n}" for code, n in codes.most_common())
+        warnings.insert(
+            0,
+            f"test manifest: {len(report.invalid_lines)} of {report.total_lines} line(s) "
+            f"skipped and {len(report.errors)} problem(s) ({summary}); the scores cover the "
+            f"{len(records)} usable image(s)",
+        )
+    return records, warnings
 
 
 def open_image(record: ImageRecord) -> Image.Image:
