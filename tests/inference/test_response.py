@@ -55,3 +55,19 @@ def test_max_results_and_classifier_has_no_geometry() -> None:
 def test_bad_parameters(min_confidence: float | None, max_results: int | None, match: str) -> None:
     with pytest.raises(InvalidParameterError, match=match):
         to_custom_labels(_dets(), LABELS, (10, 10), {}, min_confidence, max_results)
+
+
+def test_boxes_are_clipped_and_empty_ones_dropped() -> None:
+    dets = Detections(
+        scores=np.array([0.9, 0.8]),
+        class_ids=np.array([0, 0]),
+        boxes=np.array([[-10, -10, 50, 50], [300, 0, 320, 10]], dtype=float),
+    )
+    out = to_custom_labels(dets, LABELS, (200, 100), thresholds={}, min_confidence=0)
+    assert len(out) == 1
+    assert out[0]["Geometry"]["BoundingBox"] == {
+        "Width": 0.25,
+        "Height": 0.5,
+        "Left": 0.0,
+        "Top": 0.0,
+    }

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from customlabels.core.boxes import xyxy_to_ltwh_norm
+from customlabels.core.boxes import box_area, clip_xyxy, xyxy_to_ltwh_norm
 from customlabels.core.detections import Detections
 from customlabels.errors import InvalidParameterError
 
@@ -49,10 +49,15 @@ def to_custom_labels(
     else:
         per_label = np.array([thresholds.get(name, 0.5) for name in labels] or [0.5])
         keep = detections.scores >= per_label[detections.class_ids]
+    if detections.boxes is not None:
+        # a box that lies outside the frame has no area once clipped: not a detection
+        keep &= box_area(clip_xyxy(detections.boxes, size_wh)) > 0
     dets = detections[keep].sorted()
     if max_results is not None:
         dets = dets[slice(0, max_results)]
-    norm = None if dets.boxes is None else xyxy_to_ltwh_norm(dets.boxes, size_wh).clip(0.0, 1.0)
+    norm = None
+    if dets.boxes is not None:
+        norm = xyxy_to_ltwh_norm(clip_xyxy(dets.boxes, size_wh), size_wh)
     out: list[dict[str, Any]] = []
     for i in range(len(dets)):
         item: dict[str, Any] = {
