@@ -28,24 +28,32 @@ def _buckets(values: list[str] | None) -> dict[str, Path] | None:
     return out
 
 
-_BUCKET_HELP = "Map s3://NAME/... refs to a local FOLDER (NAME=FOLDER, repeatable)."
+# Options shared by evaluate and compare.
+TestManifest = Annotated[Path, typer.Argument(help="Ground Truth test manifest.")]
+Bootstrap = Annotated[int, typer.Option("--bootstrap", min=10, help="Bootstrap resamples.")]
+Seed = Annotated[int, typer.Option("--seed", help="Bootstrap seed.")]
+Threads = Annotated[int, typer.Option("--threads", min=1, help="ONNX Runtime threads.")]
+BucketMap = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--bucket-map", help="Map s3://NAME/... refs to a local FOLDER (NAME=FOLDER, repeatable)."
+    ),
+]
 
 
 def evaluate(
     model_dir: Annotated[
         Path, typer.Argument(help="Model version folder (model.json, model.onnx).")
     ],
-    test_manifest: Annotated[Path, typer.Argument(help="Ground Truth test manifest.")],
+    test_manifest: TestManifest,
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder [MODEL_DIR/evaluation].")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print EvaluationSummary.json.")] = False,
-    bootstrap: Annotated[
-        int, typer.Option("--bootstrap", min=10, help="Bootstrap resamples.")
-    ] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
-    threads: Annotated[int, typer.Option("--threads", min=1, help="ONNX Runtime threads.")] = 1,
-    bucket: Annotated[list[str] | None, typer.Option("--bucket-map", help=_BUCKET_HELP)] = None,
+    bootstrap: Bootstrap = 1000,
+    seed: Seed = 0,
+    threads: Threads = 1,
+    bucket: BucketMap = None,
     max_images: Annotated[
         int, typer.Option("--max-images", min=0, help="Images in the gallery.")
     ] = 30,
@@ -83,20 +91,16 @@ def evaluate(
 def compare(
     model_a: Annotated[Path, typer.Argument(help="Model version A (the baseline).")],
     model_b: Annotated[Path, typer.Argument(help="Model version B.")],
-    test_manifest: Annotated[Path, typer.Argument(help="Ground Truth test manifest.")],
+    test_manifest: TestManifest,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output folder [MODEL_B/evaluation/compare-<A folder name>]."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
-    bootstrap: Annotated[
-        int, typer.Option("--bootstrap", min=10, help="Bootstrap resamples.")
-    ] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
-    threads: Annotated[
-        int, typer.Option("--threads", min=1, help="ONNX Runtime threads (both).")
-    ] = 1,
-    bucket: Annotated[list[str] | None, typer.Option("--bucket-map", help=_BUCKET_HELP)] = None,
+    bootstrap: Bootstrap = 1000,
+    seed: Seed = 0,
+    threads: Threads = 1,
+    bucket: BucketMap = None,
 ) -> None:
     """Compare two model versions on the same test set (paired bootstrap of the F1 difference)."""
     from customlabels.evaluation.compare import compare_models, format_comparison
@@ -133,7 +137,7 @@ def visualize(
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder [MODEL_DIR/visualize].")
     ] = None,
-    threads: Annotated[int, typer.Option("--threads", min=1, help="ONNX Runtime threads.")] = 1,
+    threads: Threads = 1,
 ) -> None:
     """Draw a model's detections (box, label, confidence) on images."""
     from customlabels.evaluation.visualize import parse_min_confidences, visualize
