@@ -56,7 +56,6 @@ def _model(name: str, model_dir: Path, ev: Evaluation) -> dict[str, Any]:
         "MedianInferenceMs": _num(ev.median_ms),
         "ModelSizeBytes": _size(model_dir),
         "TrainingSeconds": _num(float(seconds)) if isinstance(seconds, int | float) else None,
-        "Recipe": (ev.card.recipe or {}).get("name") if isinstance(ev.card.recipe, dict) else None,
         "Precision": _num(m.precision),
         "Recall": _num(m.recall),
         "F1Score": _num(m.f1),

@@ -329,19 +329,14 @@ def detection_metrics(
     return DetectionMetrics(labels=list(labels), per_label=per_label, num_images=n_img)
 
 
-def _score_matrix(preds: Sequence[Detections], n_lab: int) -> npt.NDArray[np.float64]:
+def score_matrix(preds: Sequence[Detections], n_labels: int) -> npt.NDArray[np.float64]:
     """float ``(N, L)``: each image's confidence per label, ``nan`` where not predicted."""
-    out = np.full((len(preds), n_lab), math.nan)
+    out = np.full((len(preds), n_labels), math.nan)
     for i, pred in enumerate(preds):
         for c, s in zip(pred.class_ids.tolist(), pred.scores.tolist(), strict=True):
             if math.isnan(out[i, c]) or s > out[i, c]:
                 out[i, c] = s
     return out
-
-
-def score_matrix(preds: Sequence[Detections], n_labels: int) -> npt.NDArray[np.float64]:
-    """float ``(N, L)``: each image's confidence per label, ``nan`` where not predicted."""
-    return _score_matrix(preds, n_labels)
 
 
 def kept_labels(
@@ -398,7 +393,7 @@ def classification_metrics(
         _check_ids(ids, n_lab, f"ground truth of {gt.ref}")
         _check_ids(pred.class_ids, n_lab, f"predictions for {gt.ref}")
         truth[i, ids] = True
-    score = _score_matrix(preds, n_lab)
+    score = score_matrix(preds, n_lab)
     per_label = {}
     for c, name in enumerate(labels):
         has = np.flatnonzero(~np.isnan(score[:, c]))

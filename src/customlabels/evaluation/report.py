@@ -126,7 +126,7 @@ def render_report(
     """
     outcomes = outcomes if outcomes is not None else ev.outcomes()
     d = summary["EvaluationDetails"]
-    name = d["ModelVersion"] or Path(str(ev.card.version_name or "model")).name
+    name = d["ModelVersion"] or "model"
     warnings = "".join(f"<li>{esc(w)}</li>" for w in summary["Warnings"])
     shown = min(max_images, len(outcomes))
     body = [
