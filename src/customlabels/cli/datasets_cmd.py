@@ -299,3 +299,16 @@ def convert(
         raise typer.Exit(1)
     save(to_fmt, dataset, out, ref_prefix=ref_prefix)
     typer.echo(f"wrote {out} ({to_fmt})")
+
+
+@dataset_app.command("sample")
+def sample(
+    out: Annotated[Path, typer.Argument(help="Folder for images/ and output.manifest.")],
+    images: Annotated[int, typer.Option("--images", min=4, help="How many images.")] = 60,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+) -> None:
+    """Generate a small labelled detection sample offline (shapes on textured backgrounds)."""
+    from customlabels.datasets.synthetic import generate_sample
+
+    manifest = generate_sample(out, n_images=images, seed=seed)
+    typer.echo(f"wrote {manifest}")
