@@ -124,7 +124,7 @@ def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory, bee_crops_mani
         {
             "threads": 1,
             "augment": {"views_per_image": 2},
-            "optim": {"steps": 60, "batch_size": 16},
+            "optim": {"steps": 30, "batch_size": 16},
         }
     )
     out = tmp_path_factory.mktemp("tiny-classifier") / "bee-crops-tiny"

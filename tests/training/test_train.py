@@ -123,7 +123,10 @@ def test_onnx_equals_pytorch(request: pytest.FixtureRequest, fixture: str) -> No
             len(card.labels),
             card.recipe["model"]["classifier_hidden"],
         )
-        chead.load_state_dict(weights)
+        chead.load_state_dict({k[5:]: v for k, v in weights.items() if k.startswith("head.")})
+        tail = {k[5:]: v for k, v in weights.items() if k.startswith("tail.")}
+        assert tail, "the classifier fine-tunes the last stage by default"
+        backbone.tail_modules().load_state_dict(tail)
         model = ClassifierModel(backbone, chead)
     predictor = Predictor.load(folder)
     rng = np.random.default_rng(0)

@@ -46,6 +46,18 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.trunk(x))
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Images -> the stride-16 map that :meth:`tail` starts from."""
+        raise NotImplementedError
+
+    def tail(self, x: torch.Tensor) -> torch.Tensor:
+        """Stride-16 map -> pooled features ``(N, pooled_channels)`` (the last stage + head)."""
+        raise NotImplementedError
+
+    def tail_modules(self) -> nn.Module:
+        """The modules of :meth:`tail` (fine-tuned by the classifier when asked)."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -118,9 +130,17 @@ class EfficientNetLite(Backbone):
         taps, _ = self._run(x, self._TAPS[-1])
         return taps
 
-    def pooled(self, x: torch.Tensor) -> torch.Tensor:
-        _, last = self._run(x, len(self.blocks))
-        return self.head_conv(last).mean(dim=(2, 3))
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        _, last = self._run(x, self._TAPS[1])
+        return last
+
+    def tail(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks[self._TAPS[1] + 1 :]:
+            x = block(x)
+        return self.head_conv(x).mean(dim=(2, 3))
+
+    def tail_modules(self) -> nn.Module:
+        return nn.ModuleList([*self.blocks[self._TAPS[1] + 1 :], self.head_conv])
 
 
 def _fold_bn(conv: nn.Conv2d, bn: nn.Module) -> None:

@@ -42,6 +42,10 @@ class ModelConfig:
     center_sampling_radius: float = 1.5
     # Classifier: hidden layer width on the pooled features (0 = a linear layer).
     classifier_hidden: int = 0
+    # Classifier: also fine-tune the backbone's last (stride-32) stage, over cached stride-16
+    # maps, at lr × tail_lr_scale (frozen pooled features cannot tell bee from pollenbee).
+    classifier_finetune_tail: bool = True
+    tail_lr_scale: float = 0.05
 
 
 @dataclass
@@ -210,6 +214,12 @@ def validate(c: TrainConfig, source: str = "config") -> None:
         "model.classifier_hidden",
         "an integer ≥ 0",
         c.model.classifier_hidden,
+    )
+    need(
+        0 < c.model.tail_lr_scale <= 1,
+        "model.tail_lr_scale",
+        "a number in (0, 1]",
+        c.model.tail_lr_scale,
     )
     for name in ("width", "height", "crop"):
         value = getattr(c.input, name)

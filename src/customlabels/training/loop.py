@@ -89,6 +89,7 @@ def run_loop(
     resume: dict[str, Any] | None = None,
     deadline: float | None = None,
     progress: bool = True,
+    step_cap: int | None = None,
 ) -> LoopResult:
     """Train ``task.module`` for ``total_steps`` steps (or until ``deadline``, a
     ``time.monotonic()`` value, when steps came from a time budget)."""
@@ -98,7 +99,8 @@ def run_loop(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     module = task.module
     params = [p for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+    groups = task.param_groups() if hasattr(task, "param_groups") else [{"params": params}]
+    opt = torch.optim.AdamW(groups, lr=optim.lr, weight_decay=optim.weight_decay)
     rng = np.random.default_rng([seed, 7])
     step, history, elapsed0 = 0, [], 0.0
     best: dict[str, Any] = {"score": -math.inf, "step": 0, "state": None, "eval": {}, "thr": {}}
@@ -158,7 +160,7 @@ def run_loop(
         while step < total_steps:
             lr = lr_at(step, total_steps, optim)
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             losses = task.losses(rng)
             loss = sum(losses.values())
             assert isinstance(loss, torch.Tensor)
@@ -192,6 +194,8 @@ def run_loop(
                     evals_left = 7 * t_eval
                     left = deadline - time.monotonic() - evals_left
                     total_steps = max(step + 1, step + int(left / max(per_step, 1e-3)))
+                    if step_cap is not None:
+                        total_steps = min(total_steps, max(step + 1, step_cap))
                     eval_every = max(1, math.ceil(total_steps / 8))
                     bar.total = total_steps
                     log.info("re-planned: %.3f s per step -> %d steps", per_step, total_steps)

@@ -264,6 +264,9 @@ def _run(
 
     # Steps: fixed, or from the measured step and validation time.
     deadline = None
+    # A classifier head on cached features overfits long before a budget runs out: at most
+    # 30 passes over the cached views.
+    step_cap = None if detector else max(200, 30 * total_views // cfg.optim.batch_size)
     if cfg.optim.steps is None:
         t_step = _measure_step(task)
         t1 = time.monotonic()
@@ -273,6 +276,8 @@ def _run(
         reserve = 20.0 + len(test_recs) * view_s * (1.5 if detector else 0.3)
         left = cfg.time_budget_s - (time.monotonic() - t_start) - reserve - 8 * t_eval
         cfg.optim.steps = max(20, int(left / t_step))
+        if step_cap is not None:
+            cfg.optim.steps = min(cfg.optim.steps, step_cap)
         deadline = t_start + cfg.time_budget_s - reserve
         log.info(
             "step %.3f s, validation %.1f s -> %d steps in the budget",
@@ -296,6 +301,7 @@ def _run(
         resume=checkpoint,
         deadline=deadline,
         progress=progress,
+        step_cap=step_cap,
     )
     task.module.load_state_dict(result.best_state)
     if cfg.optim.steps != result.steps:
@@ -384,14 +390,25 @@ def _build_task(
             cfg, backbone, labels, views, train_recs, val_recs, val_feats, spec, device
         )
         return task, len(views)
+    trunk = cfg.model.classifier_finetune_tail
     pooled, index = pooled_views(
-        train_recs, backbone, spec, cfg.augment, cfg.seed, n, device, deadline=deadline
+        train_recs,
+        backbone,
+        spec,
+        cfg.augment,
+        cfg.seed,
+        n,
+        device,
+        deadline=deadline,
+        trunk_only=trunk,
     )
     targets = torch.zeros(len(index), len(labels))
     for row, i in enumerate(index):
         targets[row, train_recs[i].image_labels] = 1.0
     rf = repeat_factors(train_recs, len(labels), cfg.augment.repeat_threshold)
-    val_pooled, _ = pooled_views(val_recs, backbone, spec, cfg.augment, cfg.seed, 1, device)
+    val_pooled, _ = pooled_views(
+        val_recs, backbone, spec, cfg.augment, cfg.seed, 1, device, trunk_only=trunk
+    )
     task = TASKS["classification"](
         cfg,
         backbone,

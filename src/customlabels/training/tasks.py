@@ -233,16 +233,40 @@ class ClassifierTask:
         self.val_pooled = val_pooled
         self.multi_label = multi_label
         self.device = device
-        self.module = ClassifierHead(
+        self.finetune = config.model.classifier_finetune_tail
+        head = ClassifierHead(
             backbone.spec.pooled_channels, len(labels), config.model.classifier_hidden
-        ).to(device)
+        )
+        if self.finetune:
+            tail = backbone.tail_modules()
+            for p in tail.parameters():
+                p.requires_grad_(True)
+            self.module: nn.ModuleDict = nn.ModuleDict({"tail": tail, "head": head}).to(device)
+        else:
+            self.module = nn.ModuleDict({"head": head}).to(device)
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        groups: list[dict[str, Any]] = [{"params": list(self.module["head"].parameters())}]
+        if self.finetune:
+            groups.append(
+                {
+                    "params": list(self.module["tail"].parameters()),
+                    "lr_scale": self.config.model.tail_lr_scale,
+                }
+            )
+        return groups
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self.finetune:
+            x = self.backbone.tail(x.float().contiguous(memory_format=torch.channels_last))
+        return self.module["head"](x)
 
     def losses(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         p = self.weights / self.weights.sum()
         idx = torch.as_tensor(rng.choice(len(self.pooled), size=self.config.optim.batch_size, p=p))
         x = self.pooled[idx].to(self.device)
         y = self.targets[idx].to(self.device)
-        logits = self.module(x)
+        logits = self._logits(x)
         if self.multi_label:
             loss = nn.functional.binary_cross_entropy_with_logits(logits, y)
         else:
@@ -252,7 +276,11 @@ class ClassifierTask:
     @torch.no_grad()
     def predict_cached(self) -> list[Detections]:
         self.module.eval()
-        logits = self.module(self.val_pooled.to(self.device)).cpu().numpy()
+        logits = (
+            torch.cat([self._logits(c.to(self.device)) for c in self.val_pooled.split(64)])
+            .cpu()
+            .numpy()
+        )
         self.module.train()
         out = []
         for row in logits:
@@ -271,7 +299,9 @@ class ClassifierTask:
         return Evaluation(score, metrics.to_dict(), _thresholds(metrics.per_label))
 
     def export_module(self) -> nn.Module:
-        return ClassifierModel(self.backbone, self.module)
+        head = self.module["head"]
+        assert isinstance(head, ClassifierHead)  # noqa: S101 (typing)
+        return ClassifierModel(self.backbone, head)
 
     def head_card(self) -> dict[str, Any]:
         return {"type": "classifier", "outputs": ["logits"]}

@@ -311,6 +311,7 @@ def pooled_views(
     device: torch.device,
     batch: int = 16,
     deadline: float | None = None,
+    trunk_only: bool = False,
 ) -> tuple[torch.Tensor, list[int]]:
     """Pooled backbone features ``(V, F)`` of augmented views (classifier) and their image index.
 
@@ -336,7 +337,10 @@ def pooled_views(
     def flush() -> None:
         if tensors:
             x = torch.stack(tensors).to(device).contiguous(memory_format=torch.channels_last)
-            out.append(backbone.pooled(x).float().cpu())
+            if trunk_only:  # stride-16 maps (float16) for fine-tuning the last stage
+                out.append(backbone.trunk(x).to("cpu", torch.float16))
+            else:
+                out.append(backbone.pooled(x).float().cpu())
             tensors.clear()
 
     images = [load_image(rec)[0] for rec in records]  # crops are small: decode once
