@@ -28,8 +28,13 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
 RESULTS = REPO / "bench" / "results" / "training.md"
 
-DATASET = {"bees": "bees", "bees-plain": "bees", "bees-1280": "bees", "bccd": "bccd",
-           "bee-crops": "bee-crops"}
+DATASET = {
+    "bees": "bees",
+    "bees-plain": "bees",
+    "bees-1280": "bees",
+    "bccd": "bccd",
+    "bee-crops": "bee-crops",
+}
 # The plain baseline: a fixed 320² letterboxed resize, no scale jitter, same machinery.
 PLAIN = {
     "input": {"width": 320, "height": 320, "crop": 320},

@@ -300,7 +300,7 @@ class ClassifierTask:
 
     def export_module(self) -> nn.Module:
         head = self.module["head"]
-        assert isinstance(head, ClassifierHead)  # noqa: S101 (typing)
+        assert isinstance(head, ClassifierHead)
         return ClassifierModel(self.backbone, head)
 
     def head_card(self) -> dict[str, Any]:
