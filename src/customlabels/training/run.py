@@ -9,6 +9,7 @@ served path (ONNX Runtime + numpy decoding) -> ``model.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from customlabels.core.dataset import Dataset, ImageRecord, Task
+from customlabels.core.dataset import Dataset, ImageRecord, LabelMap, Task
 from customlabels.core.detections import Detections
 from customlabels.errors import ConfigError, DatasetError
 from customlabels.inference.model_card import ONNX_NAME, InputSpec, ModelCard
@@ -117,6 +118,29 @@ def _split(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Datas
     return split_dataset(dataset, test_fraction=fraction, seed=seed)
 
 
+def _relabel(test: Dataset, names: list[str]) -> Dataset:
+    """Express a test set's label ids in the training label map (manifests number labels in
+    the order they first appear, which may differ between two files)."""
+    if test.labels.names == names:
+        return test
+    unknown = [n for n in test.labels.names if n not in names]
+    if unknown:
+        raise DatasetError(
+            f"test manifest: labels {unknown} do not occur in the training manifest "
+            f"(expected a subset of {names})"
+        )
+    index = np.array([names.index(n) for n in test.labels.names], dtype=np.int64)
+    images = [
+        dataclasses.replace(
+            im,
+            box_labels=index[im.box_labels] if len(im.box_labels) else im.box_labels,
+            image_labels=[int(index[i]) for i in im.image_labels],
+        )
+        for im in test.images
+    ]
+    return Dataset(labels=LabelMap(names), images=images)
+
+
 def _digest(records: Sequence[ImageRecord]) -> str:
     h = hashlib.sha256()
     for rec in records:
@@ -207,10 +231,7 @@ def _run(
         train_part, test = _split(dataset, cfg.eval.test_fraction, cfg.seed)
     else:
         train_part = dataset
-        if test.labels.names != labels:
-            raise DatasetError(
-                f"test manifest labels {test.labels.names} differ from training labels {labels}"
-            )
+        test = _relabel(test, dataset.labels.names)
     if validation is None:
         train_part, validation = _split(train_part, cfg.eval.validation_fraction, cfg.seed + 1)
     train_recs, val_recs, test_recs = train_part.images, validation.images, test.images
