@@ -31,10 +31,13 @@ class S3Store:
         prefix: str = "",
     ) -> None:
         if client is None:
-            import boto3  # boto3 is a base dependency; imported late to keep CLI start fast
+            import boto3.session  # a base dependency; imported late to keep CLI start fast
             from botocore.config import Config
 
-            client = boto3.client(
+            # A session of its own: boto3's default session caches the first credentials it
+            # resolves for the life of the process, so a store opened later with other
+            # credentials in the environment would sign with stale ones.
+            client = boto3.session.Session().client(
                 "s3",
                 endpoint_url=endpoint_url,
                 config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5}),
