@@ -20,9 +20,9 @@ def _records(size_wh: tuple[int, int], box_px: float, n: int = 5) -> list[ImageR
 @pytest.mark.parametrize(
     ("size_wh", "box_px", "expected_wh", "small"),
     [
-        ((1920, 1080), 44.0, (960, 544), True),  # bee frames: small objects, capped long side
+        ((1920, 1080), 44.0, (1280, 736), True),  # bee frames: small objects, capped long side
         ((640, 480), 100.0, (384, 288), False),  # BCCD-like: large cells
-        ((480, 640), 20.0, (704, 960), True),  # portrait, tiny objects
+        ((480, 640), 20.0, (960, 1280), False),  # portrait, 20-px objects -> 40 px
     ],
 )
 def test_input_size_from_object_size(
