@@ -90,9 +90,11 @@ def run_loop(
     deadline: float | None = None,
     progress: bool = True,
     step_cap: int | None = None,
+    min_steps: int = 1,
 ) -> LoopResult:
     """Train ``task.module`` for ``total_steps`` steps (or until ``deadline``, a
-    ``time.monotonic()`` value, when steps came from a time budget)."""
+    ``time.monotonic()`` value, when steps came from a time budget; never fewer than
+    ``min_steps`` then)."""
     from tqdm import tqdm
 
     ckpt_dir = out_dir / "checkpoints"
@@ -180,7 +182,7 @@ def run_loop(
             running.setdefault("loss", []).append(float(loss.detach()))
             bar.update(1)
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}", val_map=f"{last_map:.3f}")
-            out_of_time = deadline is not None and time.monotonic() > deadline
+            out_of_time = deadline is not None and step >= min_steps and time.monotonic() > deadline
             if step % eval_every == 0 or step == total_steps or out_of_time:
                 t_eval = time.monotonic()
                 ev = task.evaluate()
@@ -191,12 +193,14 @@ def run_loop(
                     # follows the new total.
                     retimed = True
                     per_step = (time.monotonic() - t0 - t_eval) / max(1, step - first_step)
-                    evals_left = 7 * t_eval
+                    evals_left = (math.ceil(total_steps / eval_every) - 1) * t_eval
                     left = deadline - time.monotonic() - evals_left
+                    planned = total_steps
                     total_steps = max(step + 1, step + int(left / max(per_step, 1e-3)))
+                    total_steps = max(total_steps, min(planned, min_steps))
                     if step_cap is not None:
                         total_steps = min(total_steps, max(step + 1, step_cap))
-                    eval_every = max(1, math.ceil(total_steps / 8))
+                    eval_every = max(1, math.ceil(total_steps * eval_every / planned))
                     bar.total = total_steps
                     log.info("re-planned: %.3f s per step -> %d steps", per_step, total_steps)
                 last_map = float(ev.summary.get("map50", ev.score))

@@ -46,6 +46,8 @@ __all__ = ["train", "train_dataset"]
 
 log = logging.getLogger("customlabels.training")
 
+MIN_STEPS = 100  # a budget run trains at least this long, even past its budget
+
 
 def train(
     manifest: Path | str,
@@ -285,6 +287,7 @@ def _run(
 
     # Steps: fixed, or from the measured step and validation time.
     deadline = None
+    n_evals = 8
     # A classifier head on cached features overfits long before a budget runs out: at most
     # 30 passes over the cached views.
     step_cap = None if detector else max(200, 30 * total_views // cfg.optim.batch_size)
@@ -293,10 +296,14 @@ def _run(
         t1 = time.monotonic()
         task.evaluate()
         t_eval = time.monotonic() - t1
-        view_s = t_cache / max(1, total_views)
-        reserve = 20.0 + len(test_recs) * view_s * (1.5 if detector else 0.3)
-        left = cfg.time_budget_s - (time.monotonic() - t_start) - reserve - 8 * t_eval
-        cfg.optim.steps = max(20, int(left / t_step))
+        # The budget covers caching, training and validation; export and the test-set scoring
+        # come after it (their time is in model.json "training.seconds").
+        reserve = 10.0
+        left = cfg.time_budget_s - (time.monotonic() - t_start) - reserve
+        # Validate up to 8 times, spending at most ~15 % of the training time on it.
+        n_evals = max(2, min(8, int(0.15 * left / max(t_eval, 1e-3))))
+        left -= n_evals * t_eval
+        cfg.optim.steps = max(MIN_STEPS, int(left / t_step))
         if step_cap is not None:
             cfg.optim.steps = min(cfg.optim.steps, step_cap)
         deadline = t_start + cfg.time_budget_s - reserve
@@ -311,7 +318,10 @@ def _run(
         total = int(checkpoint["total_steps"])
         cfg.optim.steps = total
     save_config(cfg, out_dir / "config.yaml")
-    every = cfg.eval.every or max(1, math.ceil(total / 8))
+    if not cfg.eval.every and deadline is not None:
+        every = max(1, math.ceil(total / n_evals))
+    else:
+        every = cfg.eval.every or max(1, math.ceil(total / 8))
     result = run_loop(
         task,
         cfg.optim,
@@ -323,6 +333,7 @@ def _run(
         deadline=deadline,
         progress=progress,
         step_cap=step_cap,
+        min_steps=MIN_STEPS if deadline is not None else 1,
     )
     task.module.load_state_dict(result.best_state)
     if cfg.optim.steps != result.steps:
