@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,10 +49,23 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
+    bucket_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bucket-map",
+            help="BUCKET=DIR: resolve s3://BUCKET/KEY to DIR/KEY (repeatable; default: KEY "
+            "under the manifest's folder).",
+        ),
+    ] = None,
+    s3_endpoint_url: Annotated[
+        str | None,
+        typer.Option("--s3-endpoint-url", help="S3-compatible store to read unmapped buckets."),
+    ] = None,
 ) -> None:
     """Train a detector (boxes) or classifier (image labels) into a model version folder."""
     import logging
 
+    from customlabels.formats.refs import parse_bucket_map
     from customlabels.training import train as run_training
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -65,6 +79,8 @@ def train(
         seed=seed,
         resume=resume,
         device=device,
+        bucket_map=parse_bucket_map(bucket_map) if bucket_map else None,
+        s3_endpoint_url=s3_endpoint_url,
     )
     card = json.loads((folder / "model.json").read_text())
     test_metrics = card.get("metrics", {}).get("test", {})
@@ -80,33 +96,41 @@ def train(
 
 
 def detect(
-    model_dir: Annotated[Path, typer.Argument(help="Model folder (model.json + model.onnx).")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model folder or exported bundle (model.json + model.onnx), or a model version "
+            "ARN (looked up in --home, or detected by the server at --endpoint)."
+        ),
+    ],
     images: Annotated[list[Path], typer.Argument(help="JPEG/PNG files.")],
     min_confidence: Annotated[
         float | None, typer.Option(help="0–100; default: each label's assumed threshold.")
     ] = None,
     max_results: Annotated[int | None, typer.Option(help="At most N labels per image.")] = None,
     threads: Annotated[int, typer.Option(help="ONNX Runtime threads.")] = 1,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CUSTOMLABELS_ENDPOINT", help="A running `customlabels serve` (with an ARN)."
+        ),
+    ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(envvar="CUSTOMLABELS_HOME", help="Home folder whose catalog knows ARNs."),
+    ] = None,
 ) -> None:
     """Print one DetectCustomLabels response per image (JSON Lines, in order, with "Image")."""
     from customlabels.errors import CustomLabelsError
-    from customlabels.inference.detect import detect_bytes
-    from customlabels.inference.predictor import Predictor
     from customlabels.inference.response import check_request_limits
     from customlabels.io.images import read_image_bytes
 
     check_request_limits(min_confidence, max_results)
-    predictor = Predictor.load(model_dir, threads=threads)
+    run = _remote_detector(model, endpoint) if endpoint else _local_detector(model, home, threads)
     failed = 0
     for path in images:
         try:
-            response = detect_bytes(
-                predictor,
-                read_image_bytes(path),
-                name=str(path),
-                min_confidence=min_confidence,
-                max_results=max_results,
-            )
+            response = run(read_image_bytes(path), str(path), min_confidence, max_results)
         except CustomLabelsError as exc:
             # One bad image does not stop the others: its line carries the service's error.
             failed += 1
@@ -114,6 +138,47 @@ def detect(
         typer.echo(json.dumps({"Image": str(path), **response}))
     if failed:
         sys.exit(1)
+
+
+Detector = Callable[[bytes, str, float | None, int | None], dict[str, Any]]
+
+
+def _local_detector(model: str, home: Path | None, threads: int) -> Detector:
+    """In this process with ONNX Runtime (a folder, a bundle, or an ARN of the local home)."""
+    from customlabels.inference.detect import detect_bytes
+    from customlabels.inference.predictor import Predictor
+
+    if model.startswith("arn:"):
+        from customlabels.service.resolve import resolve_model  # SQLAlchemy, never torch
+
+        model_dir = resolve_model(model, home=home)
+    else:
+        model_dir = Path(model)
+    predictor = Predictor.load(model_dir, threads=threads)
+
+    def run(data: bytes, name: str, min_conf: float | None, max_res: int | None) -> dict[str, Any]:
+        return detect_bytes(
+            predictor, data, name=name, min_confidence=min_conf, max_results=max_res
+        )
+
+    return run
+
+
+def _remote_detector(model: str, endpoint: str) -> Detector:
+    """DetectCustomLabels on a running server (signed with the usual AWS credentials)."""
+    from customlabels.service.remote import detect_remote, rekognition_client
+    from customlabels.service.resolve import is_version_arn
+
+    if not is_version_arn(model):
+        raise InvalidParameterError(
+            f"--endpoint: expected a model version ARN as MODEL, got {model!r}"
+        )
+    client = rekognition_client(endpoint)
+
+    def run(data: bytes, name: str, min_conf: float | None, max_res: int | None) -> dict[str, Any]:
+        return detect_remote(endpoint, model, data, min_conf, max_res, client=client)
+
+    return run
 
 
 def register(app: typer.Typer) -> None:

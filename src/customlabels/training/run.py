@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ def train(
     resume: bool = False,
     device: str | None = None,
     progress: bool = True,
+    bucket_map: Mapping[str, Path | str] | None = None,
+    s3_endpoint_url: str | None = None,
 ) -> Path:
     """Train a detector or classifier from a Ground Truth manifest; returns ``out_dir``.
 
@@ -68,11 +70,16 @@ def train(
         config: a ``config.yaml`` path (any subset of fields) or a :class:`TrainConfig`.
         seed, device: override the config's.
         resume: continue from ``out_dir/checkpoints/last.pt`` (same data and config).
+        bucket_map, s3_endpoint_url: where ``s3://`` refs are read (see ``load_ground_truth``).
     """
     from customlabels.formats.groundtruth import load_ground_truth
 
-    dataset = load_ground_truth(Path(manifest))
-    test = load_ground_truth(Path(test_manifest)) if test_manifest else None
+    dataset = load_ground_truth(Path(manifest), bucket_map, s3_endpoint_url)
+    test = (
+        load_ground_truth(Path(test_manifest), bucket_map, s3_endpoint_url)
+        if test_manifest
+        else None
+    )
     if isinstance(config, TrainConfig):
         cfg, user = config, config.to_dict()
     elif config is not None:
