@@ -28,7 +28,7 @@ test: setup system lint
 	$(VENV)/bin/pytest
 
 demo: setup
-	$(VENV)/bin/customlabels demo --out demo-output
+	./scripts/demo.sh
 
 bench: setup
 	$(PY) bench/train_quality.py
