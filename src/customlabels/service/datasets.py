@@ -119,7 +119,9 @@ def create_dataset(
             entries = [
                 Entry(r.source_ref, r.line, json.loads(r.labels), r.num_boxes, r.error)
                 for r in s.scalars(
-                    select(DatasetEntryRow).where(DatasetEntryRow.dataset_id == src.id)
+                    select(DatasetEntryRow)
+                    .where(DatasetEntryRow.dataset_id == src.id)
+                    .order_by(DatasetEntryRow.id)  # insertion order on every backend
                 ).all()
             ]
         created = now()
@@ -309,8 +311,12 @@ def distribute_dataset_entries(ctx: Context, datasets: list[dict[str, str]]) -> 
         count = select(func.count()).select_from(DatasetEntryRow)
         if s.scalar(count.where(DatasetEntryRow.dataset_id == test.id)):
             raise InvalidParameterError(f"Datasets: the TEST dataset {test.arn} is not empty")
+        # ordered: without ORDER BY, PostgreSQL returns updated rows last (the split would
+        # then differ from SQLite's for the same calls)
         entries = s.scalars(
-            select(DatasetEntryRow).where(DatasetEntryRow.dataset_id == train.id)
+            select(DatasetEntryRow)
+            .where(DatasetEntryRow.dataset_id == train.id)
+            .order_by(DatasetEntryRow.id)
         ).all()
         usable = [
             Entry(e.source_ref, e.line, json.loads(e.labels), e.num_boxes)

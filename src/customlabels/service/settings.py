@@ -52,7 +52,7 @@ class ServiceSettings:
     Attributes:
         home: folder of the catalog (``catalog.db``) and of the artifacts (``models/``).
         database_url: SQLAlchemy URL; default ``sqlite:///<home>/catalog.db``. A PostgreSQL URL
-            (``postgresql+psycopg://...``) works too.
+            (``postgresql+psycopg://...``, driver ``psycopg[binary]``) works too (tested).
         buckets_dir: each subfolder is a bucket of that name (``DIR/<bucket>/<key>``).
         s3_endpoint_url: an S3-compatible store used for buckets instead of ``buckets_dir``.
         train_time_budget_s: training budget of CreateProjectVersion (the request tag
