@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
+
+from customlabels.pipeline.local_servers import wait_until
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "customlabels-test",
@@ -16,13 +17,11 @@ S3_ENV = {
 def wait_for(
     predicate: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.1
 ) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+    """:func:`wait_until`, failing the test (AssertionError) instead of raising TimeoutError."""
+    try:
+        return wait_until(predicate, timeout_s, what, every_s=interval_s)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def s3_client(endpoint: str) -> Any:
