@@ -24,6 +24,7 @@ __all__ = [
     "ResourceNotFoundError",
     "ResourceNotReadyError",
     "UnsafePathError",
+    "error_class_for",
 ]
 
 
@@ -117,3 +118,19 @@ class LimitExceededError(CustomLabelsError):
 class InternalServerError(CustomLabelsError):
     aws_type = "InternalServerError"
     http_status = 500
+
+
+def error_class_for(aws_type: str) -> type[CustomLabelsError] | None:
+    """The most general class of this tree that answers with ``aws_type``, or None.
+
+    The inverse of ``aws_type`` (e.g. for a client turning a server's ``__type`` back into an
+    exception): classes are visited breadth first, so ``InvalidParameterException`` gives
+    :class:`InvalidParameterError`, not one of its subclasses.
+    """
+    queue = list(CustomLabelsError.__subclasses__())
+    while queue:
+        cls = queue.pop(0)
+        if cls.aws_type == aws_type:
+            return cls
+        queue.extend(cls.__subclasses__())
+    return None

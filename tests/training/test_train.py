@@ -67,29 +67,25 @@ def test_resume_after_interruption_reproduces_the_run(  # type: ignore[no-untype
         return original(self, rng)
 
     monkeypatch.setattr(DetectorTask, "losses", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        train_dataset(
+
+    def run(resume: bool) -> Path:
+        return train_dataset(
             train,
             out,
             test=test,
             validation=val,
             config=config,
             user=config.to_dict(),
+            resume=resume,
             progress=False,
         )
+
+    with pytest.raises(KeyboardInterrupt):
+        run(resume=False)
     assert (out / "checkpoints" / "last.pt").is_file()
     assert not (out / "model.onnx").exists()
     monkeypatch.setattr(DetectorTask, "losses", original)
-    train_dataset(
-        train,
-        out,
-        test=test,
-        validation=val,
-        config=config,
-        user=config.to_dict(),
-        resume=True,
-        progress=False,
-    )
+    run(resume=True)
     mine, theirs = _weights(out), _weights(tiny_detector_dir)
     assert mine.keys() == theirs.keys()
     for key in mine:

@@ -10,40 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from customlabels.errors import (
-    AccessDeniedError,
-    CustomLabelsError,
-    ImageTooLargeError,
-    InternalServerError,
-    InvalidImageError,
-    InvalidParameterError,
-    InvalidS3ObjectError,
-    LimitExceededError,
-    ResourceAlreadyExistsError,
-    ResourceInUseError,
-    ResourceNotFoundError,
-    ResourceNotReadyError,
-)
+from customlabels.errors import InternalServerError, error_class_for
 
 __all__ = ["call_remote", "detect_remote", "rekognition_client"]
-
-# the server's exception names back to this package's errors (the inverse of errors.py)
-_ERRORS: dict[str, type[CustomLabelsError]] = {
-    cls.aws_type: cls
-    for cls in (
-        AccessDeniedError,
-        ImageTooLargeError,
-        InternalServerError,
-        InvalidImageError,
-        InvalidParameterError,
-        InvalidS3ObjectError,
-        LimitExceededError,
-        ResourceAlreadyExistsError,
-        ResourceInUseError,
-        ResourceNotFoundError,
-        ResourceNotReadyError,
-    )
-}
 
 
 def rekognition_client(endpoint: str) -> Any:
@@ -80,7 +49,7 @@ def call_remote(endpoint: str, operation: str, params: dict[str, Any], client: A
     except ClientError as exc:
         err = exc.response.get("Error", {})
         code, message = str(err.get("Code", "")), str(err.get("Message", ""))
-        raise _ERRORS.get(code, InternalServerError)(f"{code}: {message}") from None
+        raise (error_class_for(code) or InternalServerError)(f"{code}: {message}") from None
     result.pop("ResponseMetadata", None)
     return result
 
