@@ -87,6 +87,8 @@ def tiny_detector_data(bees_manifest: Path):  # type: ignore[no-untyped-def]
     config = TrainConfig.from_dict(
         {
             "threads": 1,
+            # Fine-tuned backbone stages: export, resume and determinism cover them too.
+            "model": {"finetune_stages": 2},
             "input": {"width": 640, "height": 384},
             "augment": {"views_per_image": 1},
             "optim": {"steps": 100, "batch_size": 8},

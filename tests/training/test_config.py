@@ -37,6 +37,8 @@ def test_partial_config_keeps_defaults(tmp_path: Path) -> None:
         ({"input": {"crop": 32}}, "input.crop"),
         ({"model": {"backbone": 3}}, "model.backbone"),
         ({"model": {"fpn_channels": 48}}, "model.fpn_channels"),
+        ({"model": {"finetune_stages": 3}}, "model.finetune_stages"),
+        ({"input": {"view_window": 500}}, "input.view_window"),
         ({"augment": {"hflip": 1.5}}, "augment.hflip"),
         ({"augment": {"scale_min": 2.0, "scale_max": 1.0}}, "augment.scale_min"),
         ({"eval": {"nms_iou": 0}}, "eval.nms_iou"),

@@ -4,6 +4,7 @@ the exported ONNX graph computes what PyTorch computes."""
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,10 @@ def test_detector_learns(tiny_detector_dir: Path, tiny_detector_data) -> None:  
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
     state = torch.load(folder / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
     return state["best"]["state"]  # type: ignore[no-any-return]
+
+
+def _prefixed(weights: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
 
 
 def test_resume_after_interruption_reproduces_the_run(  # type: ignore[no-untyped-def]
@@ -111,7 +116,9 @@ def test_onnx_equals_pytorch(request: pytest.FixtureRequest, fixture: str) -> No
             card.recipe["model"]["fpn_channels"],
             card.recipe["model"]["head_convs"],
         )
-        head.load_state_dict(weights)
+        head.load_state_dict(_prefixed(weights, "neck_head."))
+        stages = card.recipe["model"]["finetune_stages"]
+        backbone.upper_blocks(stages).load_state_dict(_prefixed(weights, "tail."))
         model: torch.nn.Module = FCOSDetector(backbone, head)
     else:
         chead = ClassifierHead(
@@ -119,10 +126,11 @@ def test_onnx_equals_pytorch(request: pytest.FixtureRequest, fixture: str) -> No
             len(card.labels),
             card.recipe["model"]["classifier_hidden"],
         )
-        chead.load_state_dict({k[5:]: v for k, v in weights.items() if k.startswith("head.")})
-        tail = {k[5:]: v for k, v in weights.items() if k.startswith("tail.")}
-        assert tail, "the classifier fine-tunes the last stage by default"
-        backbone.tail_modules().load_state_dict(tail)
+        chead.load_state_dict(_prefixed(weights, "head."))
+        stages = card.recipe["model"]["finetune_stages"]
+        assert stages > 0, "the classifier fine-tunes backbone stages by default"
+        backbone.upper_blocks(stages).load_state_dict(_prefixed(weights, "tail."))
+        backbone.pool_head().load_state_dict(_prefixed(weights, "pool."))
         model = ClassifierModel(backbone, chead)
     predictor = Predictor.load(folder)
     rng = np.random.default_rng(0)
@@ -148,3 +156,29 @@ def test_card_contract(tiny_detector_dir: Path) -> None:
     assert "validation" in card.metrics and "test" in card.metrics
     assert card.versions["torch"] and card.versions["onnxruntime"]
     assert card.input.width % 32 == 0 and card.input.height % 32 == 0
+
+
+@pytest.mark.parametrize("stages", [0, 1, 2])
+def test_fine_tuned_stages_continue_from_cached_maps(stages: int) -> None:
+    """Cached maps of the first 3 - k levels + the last k stages == the whole backbone."""
+    from customlabels.training.backbone import create_backbone
+
+    backbone = create_backbone("efficientnet-lite0")
+    x = torch.randn(1, 3, 128, 160)
+    whole = backbone.features(x)
+    cached = backbone.features(x, 3 - stages)
+    blocks = backbone.upper_blocks(stages)
+    rest = backbone.continue_features(cached[-1], len(cached) - 1, blocks) if stages else []
+    assert len(cached) + len(rest) == 3
+    for a, b in zip(whole, cached + rest, strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(backbone.pooled(x), backbone.pool_head()(whole[-1]))
+
+
+def test_idle_cores_follow_the_machine_now() -> None:
+    from customlabels.training.run import _busy_cores, _threads
+
+    cores = os.cpu_count() or 1
+    assert 0.0 <= _busy_cores(cores, 0.05) <= cores
+    assert 1 <= _threads(0) <= cores
+    assert _threads(3) == 3

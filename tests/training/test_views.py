@@ -72,3 +72,26 @@ def test_repeat_factors_favour_rare_labels() -> None:
     assert rf[0] == 1.0 and rf[-1] == 1.0
     assert rf[9] == pytest.approx(np.sqrt(0.3 / (1 / 11)))
     assert np.all(repeat_factors(common + rare, 2, threshold=0.0) == 1.0)
+
+
+def test_large_views_are_cut_to_a_window_around_boxes(tiny_detector_data) -> None:  # type: ignore[no-untyped-def]
+    """A 1920×1080 frame served at 1280×736 and cut to a 512-px window: the backbone sees the
+    window only, and every kept box lies inside it with its label."""
+    from customlabels.training.backbone import create_backbone
+    from customlabels.training.config import InputConfig
+    from customlabels.training.views import make_view
+
+    train = tiny_detector_data[0]
+    rec = max(train, key=lambda r: (r.size_wh or (0, 0))[0] * len(r.boxes))
+    backbone = create_backbone("efficientnet-lite0")
+    inp = InputConfig(width=1280, height=736, crop=320, view_window=512)
+    aug = AugmentConfig(object_crops=1.0, scale_min=1.0, scale_max=1.0)
+    whole = make_view(
+        rec, 0, 0, backbone, InputConfig(1280, 736, 320, 0), aug, 0, torch.device("cpu"), 1
+    )
+    view = make_view(rec, 0, 0, backbone, inp, aug, 0, torch.device("cpu"), 1)
+    assert whole.size_hw == (736, 1280) and view.size_hw == (512, 512)
+    assert len(view.feats) == 1 and view.feats[0].shape[-2:] == (64, 64)
+    assert 0 < len(view.boxes) <= len(whole.boxes)
+    assert torch.all(view.boxes >= 0) and torch.all(view.boxes <= 512)
+    assert set(view.labels.tolist()) <= set(whole.labels.tolist())

@@ -36,29 +36,38 @@ class BackboneSpec:
 class Backbone(nn.Module):
     """A frozen feature extractor: ``(N, 3, H, W)`` normalized images -> ``[C3, C4, C5]``.
 
+    Its last stages may be fine-tuned (:meth:`upper_blocks`, :meth:`pool_head`): training runs
+    them over cached maps of the earlier levels (:meth:`continue_features`), and the exported
+    model, built from the same modules, carries what they learnt.
+
     ``C3``: ``(N, c3, H/8, W/8)``, ``C4``: ``(N, c4, H/16, W/16)``, ``C5``: ``(N, c5, H/32, W/32)``.
     ``pooled(x)``: ``(N, pooled_channels)``, the global-average-pooled last feature map.
     """
 
     spec: BackboneSpec
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def features(self, x: torch.Tensor, levels: int = 3) -> list[torch.Tensor]:
+        """The first ``levels`` maps of ``[C3, C4, C5]`` (the backbone stops after the last)."""
+        raise NotImplementedError
+
+    def upper_blocks(self, stages: int) -> nn.ModuleList:
+        """The backbone's own modules of its last ``stages`` stages (0–2): what is fine-tuned
+        over cached maps of the first ``3 - stages`` levels."""
+        raise NotImplementedError
+
+    def continue_features(
+        self, x: torch.Tensor, level: int, blocks: nn.ModuleList
+    ) -> list[torch.Tensor]:
+        """The map of ``level`` (0: C3, 1: C4) -> the maps of the levels after it, running
+        ``blocks`` (:meth:`upper_blocks`, or a copy of them)."""
+        raise NotImplementedError
+
+    def pool_head(self) -> nn.Module:
+        """The backbone's own module mapping ``C5`` to pooled features ``(N, pooled_channels)``."""
         raise NotImplementedError
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tail(self.trunk(x))
-
-    def trunk(self, x: torch.Tensor) -> torch.Tensor:
-        """Images -> the stride-16 map that :meth:`tail` starts from."""
-        raise NotImplementedError
-
-    def tail(self, x: torch.Tensor) -> torch.Tensor:
-        """Stride-16 map -> pooled features ``(N, pooled_channels)`` (the last stage + head)."""
-        raise NotImplementedError
-
-    def tail_modules(self) -> nn.Module:
-        """The modules of :meth:`tail` (fine-tuned by the classifier when asked)."""
-        raise NotImplementedError
+        return self.pool_head()(self.features(x)[-1])
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.features(x)
@@ -126,21 +135,31 @@ class EfficientNetLite(Backbone):
                 taps.append(x)
         return taps, x
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        taps, _ = self._run(x, self._TAPS[-1])
+    def features(self, x: torch.Tensor, levels: int = 3) -> list[torch.Tensor]:
+        taps, _ = self._run(x, self._TAPS[levels - 1])
         return taps
 
-    def trunk(self, x: torch.Tensor) -> torch.Tensor:
-        _, last = self._run(x, self._TAPS[1])
-        return last
+    def upper_blocks(self, stages: int) -> nn.ModuleList:
+        start = self._TAPS[len(self._TAPS) - 1 - stages] + 1
+        return nn.ModuleList(self.blocks[start : self._TAPS[-1] + 1])
 
-    def tail(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks[self._TAPS[1] + 1 :]:
+    def continue_features(
+        self, x: torch.Tensor, level: int, blocks: nn.ModuleList
+    ) -> list[torch.Tensor]:
+        taps = []
+        for i, block in enumerate(blocks, start=self._TAPS[level] + 1):
             x = block(x)
-        return self.head_conv(x).mean(dim=(2, 3))
+            if i in self._TAPS:
+                taps.append(x)
+        return taps
 
-    def tail_modules(self) -> nn.Module:
-        return nn.ModuleList([*self.blocks[self._TAPS[1] + 1 :], self.head_conv])
+    def pool_head(self) -> nn.Module:
+        return nn.Sequential(self.head_conv, _MeanPool())
+
+
+class _MeanPool(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
 
 
 def _fold_bn(conv: nn.Conv2d, bn: nn.Module) -> None:

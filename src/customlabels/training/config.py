@@ -40,11 +40,14 @@ class ModelConfig:
     head_convs: int = 2
     # FCOS positive sampling radius, in strides.
     center_sampling_radius: float = 1.5
+    # Fine-tune the backbone's last N stages (0 = frozen; 1 = the stride-32 stage over cached
+    # stride-16 maps; 2 = the stride-16 and stride-32 stages over cached stride-8 maps). The
+    # classifier also fine-tunes the final 1×1 conv when N > 0. 2 measured best for both tasks
+    # (bench/results/training.md).
+    finetune_stages: int = 2
     # Classifier: hidden layer width on the pooled features (0 = a linear layer).
     classifier_hidden: int = 0
-    # Classifier: also fine-tune the backbone's last (stride-32) stage, over cached stride-16
-    # maps, at lr × tail_lr_scale (frozen pooled features cannot tell bee from pollenbee).
-    classifier_finetune_tail: bool = True
+    # Learning rate of fine-tuned backbone blocks (detector or classifier), × optim.lr.
     tail_lr_scale: float = 0.05
 
 
@@ -56,6 +59,10 @@ class InputConfig:
     # Detector training crops, in pixels of the (scaled) image (multiple of 32). Training on
     # crops of a high-resolution image while detecting on the whole frame.
     crop: int = 320
+    # Detector views larger than this side (pixels) are cut to a window of it around a random
+    # box before the backbone runs, so caching costs per window, not per up-scaled frame
+    # (0 = whole views; never less than input.crop).
+    view_window: int = 512
 
 
 @dataclass
@@ -216,6 +223,12 @@ def validate(c: TrainConfig, source: str = "config") -> None:
         c.model.classifier_hidden,
     )
     need(
+        0 <= c.model.finetune_stages <= 2,
+        "model.finetune_stages",
+        "an integer in 0–2",
+        c.model.finetune_stages,
+    )
+    need(
         0 < c.model.tail_lr_scale <= 1,
         "model.tail_lr_scale",
         "a number in (0, 1]",
@@ -224,6 +237,12 @@ def validate(c: TrainConfig, source: str = "config") -> None:
     for name in ("width", "height", "crop"):
         value = getattr(c.input, name)
         need(value >= 64 and value % 32 == 0, f"input.{name}", "a multiple of 32 ≥ 64", value)
+    need(
+        c.input.view_window == 0 or (c.input.view_window % 32 == 0 and c.input.view_window >= 64),
+        "input.view_window",
+        "0 or a multiple of 32 ≥ 64",
+        c.input.view_window,
+    )
     a = c.augment
     need(a.views_per_image >= 1, "augment.views_per_image", "an integer ≥ 1", a.views_per_image)
     need(

@@ -35,7 +35,7 @@ MIN_SIDE, MAX_SIDE = 384, 1280
 CLASSIFIER_SIDE = 224
 CACHE_SHARE = 0.35  # of the time budget spent computing cached views, at most
 CACHE_MAX_BYTES = 3 * 1024**3
-MAX_VIEWS = 12
+MAX_VIEWS = 32
 
 
 @dataclass(frozen=True)
@@ -144,11 +144,23 @@ def auto_config(
 def max_views(c: TrainConfig, n_images: int) -> int:
     """Upper bound on cached views per image from the memory cap (the time share decides
     how many are actually computed, pass by pass, in ``views.build_views``)."""
+    # float16 cached maps of Lite0: C3, C4, C5 hold 40/64, 112/256, 320/1024 values per input
+    # pixel; fine-tuned stages are not cached.
+    per_level = (40 / 64, 112 / 256, 320 / 1024)
+    levels = 3 - c.model.finetune_stages
     if c.task == "classification":
-        per_view = 4.0 * 1280  # one pooled float32 vector
+        # One pooled float32 vector, or the float16 map the fine-tuned stages start from.
+        per_view = (
+            2.0 * per_level[levels - 1] * c.input.width * c.input.height
+            if levels < 3
+            else 4.0 * 1280
+        )
     else:
-        # float16 C3+C4+C5 of Lite0: (40/64 + 112/256 + 320/1024) values per input pixel.
-        per_view = 2.0 * 1.375 * c.input.width * c.input.height * mean_area(c)
+        per_pixel = sum(per_level[:levels])
+        view_px = c.input.width * c.input.height * mean_area(c)
+        if c.input.view_window:
+            view_px = min(view_px, c.input.view_window**2)
+        per_view = 2.0 * per_pixel * view_px
     return max(1, min(MAX_VIEWS, int(CACHE_MAX_BYTES / max(1.0, n_images * per_view))))
 
 

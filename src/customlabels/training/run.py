@@ -114,11 +114,27 @@ def _threads(requested: int) -> int:
     if requested:
         return requested
     cores = os.cpu_count() or 1
+    return max(1, min(cores, round(cores - _busy_cores(cores))))
+
+
+def _busy_cores(cores: int, window_s: float = 0.5) -> float:
+    """Cores busy right now: from ``/proc/stat`` over ``window_s`` (the load average lags by
+    minutes: a test run that just ended still reads as load), else the 1-minute load."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
     try:
-        busy = round(os.getloadavg()[0])
-    except OSError:
-        busy = 0
-    return max(1, min(cores, cores - busy))
+        total0, idle0 = sample()
+        time.sleep(window_s)
+        total1, idle1 = sample()
+        return cores * (1 - (idle1 - idle0) / max(1, total1 - total0))
+    except (OSError, ValueError, IndexError):
+        try:
+            return os.getloadavg()[0]
+        except OSError:
+            return 0.0
 
 
 def _split(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
@@ -421,15 +437,24 @@ def _build_task(
 ) -> tuple[TaskAdapter, int]:
     n = cfg.augment.views_per_image
     if cfg.task == "detection":
+        levels = 3 - cfg.model.finetune_stages
         views = build_views(
-            train_recs, backbone, cfg.input, cfg.augment, cfg.seed, n, device, deadline
+            train_recs,
+            backbone,
+            cfg.input,
+            cfg.augment,
+            cfg.seed,
+            n,
+            device,
+            deadline,
+            levels=levels,
         )
-        val_feats = validation_features(val_recs, backbone, spec, device)
+        val_feats = validation_features(val_recs, backbone, spec, device, levels)
         task = TASKS["detection"](
             cfg, backbone, labels, views, train_recs, val_recs, val_feats, spec, device
         )
         return task, len(views)
-    trunk = cfg.model.classifier_finetune_tail
+    levels = 3 - cfg.model.finetune_stages
     pooled, index = pooled_views(
         train_recs,
         backbone,
@@ -439,14 +464,14 @@ def _build_task(
         n,
         device,
         deadline=deadline,
-        trunk_only=trunk,
+        levels=levels,
     )
     targets = torch.zeros(len(index), len(labels))
     for row, i in enumerate(index):
         targets[row, train_recs[i].image_labels] = 1.0
     rf = repeat_factors(train_recs, len(labels), cfg.augment.repeat_threshold)
     val_pooled, _ = pooled_views(
-        val_recs, backbone, spec, cfg.augment, cfg.seed, 1, device, trunk_only=trunk
+        val_recs, backbone, spec, cfg.augment, cfg.seed, 1, device, levels=levels
     )
     task = TASKS["classification"](
         cfg,

@@ -71,7 +71,13 @@ class TaskAdapter(Protocol):
 
 
 class DetectorTask:
-    """FPN + FCOS head trained on crops of cached backbone features."""
+    """FPN + FCOS head trained on crops of cached backbone features.
+
+    With ``model.finetune_stages`` = k > 0 the backbone's last k stages train too (at
+    ``optim.lr × model.tail_lr_scale``), over cached maps of the first ``3 - k`` levels.
+    ``module`` holds ``neck_head`` and ``tail`` (the backbone's own blocks, so the exported
+    backbone carries what was learnt).
+    """
 
     def __init__(
         self,
@@ -94,11 +100,13 @@ class DetectorTask:
         self.spec = spec
         self.device = device
         m = config.model
-        self.module = FCOSNeckHead(
-            backbone.spec.channels, len(labels), m.fpn_channels, m.head_convs
-        )
+        neck_head = FCOSNeckHead(backbone.spec.channels, len(labels), m.fpn_channels, m.head_convs)
+        tail = backbone.upper_blocks(m.finetune_stages)
+        for p in tail.parameters():
+            p.requires_grad_(True)
+        self.module: nn.ModuleDict = nn.ModuleDict({"neck_head": neck_head, "tail": tail})
         self.module.to(device)
-        self.criterion = FCOSCriterion(self.module, backbone.spec.strides, m.center_sampling_radius)
+        self.criterion = FCOSCriterion(neck_head, backbone.spec.strides, m.center_sampling_radius)
         rf = repeat_factors(train_records, len(labels), config.augment.repeat_threshold)
         self.weights = np.array([rf[v.image_index] for v in views], dtype=np.float64)
         e = config.eval
@@ -116,17 +124,33 @@ class DetectorTask:
         crop = sample_crops(
             self.views, self.weights, c.optim.batch_size, c.input.crop, c.augment, rng
         )
-        feats = [f.to(self.device) for f in crop.feats]
+        feats = self._pyramid([f.to(self.device) for f in crop.feats])
         targets = [{k: v.to(self.device) for k, v in t.items()} for t in crop.targets]
-        out = self.module(feats)
+        out = self.module["neck_head"](feats)
         return self.criterion(out, targets, crop.size_hw, feats)
+
+    def _pyramid(self, cached: list[torch.Tensor]) -> list[torch.Tensor]:
+        tail = self.module["tail"]
+        assert isinstance(tail, nn.ModuleList)
+        if not len(tail):
+            return cached
+        return cached + self.backbone.continue_features(cached[-1], len(cached) - 1, tail)
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        return _param_groups(self.module, self.config)
 
     @torch.no_grad()
     def predict_cached(self) -> list[Detections]:
         self.module.eval()
         preds = []
         for feats, box in self.val_feats:
-            out = self.module([f[None].to(self.device).float() for f in feats])
+            pyramid = self._pyramid(
+                [
+                    f[None].to(self.device).float().contiguous(memory_format=torch.channels_last)
+                    for f in feats
+                ]
+            )
+            out = self.module["neck_head"](pyramid)
             h = feats[0].shape[-2] * self.backbone.spec.strides[0]
             w = feats[0].shape[-1] * self.backbone.spec.strides[0]
             boxes, scores, labels = decode_fcos(
@@ -150,7 +174,9 @@ class DetectorTask:
         )
 
     def export_module(self) -> nn.Module:
-        return FCOSDetector(self.backbone, self.module)
+        neck_head = self.module["neck_head"]
+        assert isinstance(neck_head, FCOSNeckHead)
+        return FCOSDetector(self.backbone, neck_head)
 
     def head_card(self) -> dict[str, Any]:
         d = self.decode
@@ -165,6 +191,20 @@ class DetectorTask:
             "max_detections": d.max_detections,
             "size_divisor": 32,
         }
+
+
+def _param_groups(module: nn.ModuleDict, config: TrainConfig) -> list[dict[str, Any]]:
+    """The task's own layers at ``optim.lr``; fine-tuned backbone modules (``tail``, ``pool``)
+    at ``optim.lr × model.tail_lr_scale``."""
+    own = [p for name, m in module.items() if name not in _BACKBONE_PARTS for p in m.parameters()]
+    backbone = [p for name in _BACKBONE_PARTS if name in module for p in module[name].parameters()]
+    groups: list[dict[str, Any]] = [{"params": own}]
+    if backbone:
+        groups.append({"params": backbone, "lr_scale": config.model.tail_lr_scale})
+    return groups
+
+
+_BACKBONE_PARTS = ("tail", "pool")
 
 
 def _thresholds(per_label: dict[str, Any]) -> dict[str, float]:
@@ -233,32 +273,30 @@ class ClassifierTask:
         self.val_pooled = val_pooled
         self.multi_label = multi_label
         self.device = device
-        self.finetune = config.model.classifier_finetune_tail
+        self.stages = config.model.finetune_stages
         head = ClassifierHead(
             backbone.spec.pooled_channels, len(labels), config.model.classifier_hidden
         )
-        if self.finetune:
-            tail = backbone.tail_modules()
-            for p in tail.parameters():
-                p.requires_grad_(True)
-            self.module: nn.ModuleDict = nn.ModuleDict({"tail": tail, "head": head}).to(device)
-        else:
-            self.module = nn.ModuleDict({"head": head}).to(device)
+        self.module: nn.ModuleDict = nn.ModuleDict({"head": head})
+        if self.stages:
+            self.module["tail"] = backbone.upper_blocks(self.stages)
+            self.module["pool"] = backbone.pool_head()
+            for name in ("tail", "pool"):
+                for p in self.module[name].parameters():
+                    p.requires_grad_(True)
+        self.module.to(device)
 
     def param_groups(self) -> list[dict[str, Any]]:
-        groups: list[dict[str, Any]] = [{"params": list(self.module["head"].parameters())}]
-        if self.finetune:
-            groups.append(
-                {
-                    "params": list(self.module["tail"].parameters()),
-                    "lr_scale": self.config.model.tail_lr_scale,
-                }
-            )
-        return groups
+        return _param_groups(self.module, self.config)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        if self.finetune:
-            x = self.backbone.tail(x.float().contiguous(memory_format=torch.channels_last))
+        """``x``: cached pooled features, or (fine-tuning) the map the tail starts from."""
+        if self.stages:
+            tail = self.module["tail"]
+            assert isinstance(tail, nn.ModuleList)
+            x = x.float().contiguous(memory_format=torch.channels_last)
+            c5 = self.backbone.continue_features(x, 2 - self.stages, tail)[-1]
+            x = self.module["pool"](c5)
         return self.module["head"](x)
 
     def losses(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:

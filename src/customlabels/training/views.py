@@ -120,9 +120,11 @@ def _pad_to(x: torch.Tensor, min_hw: tuple[int, int]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _features(backbone: Backbone, x: torch.Tensor, device: torch.device) -> list[torch.Tensor]:
+def _features(
+    backbone: Backbone, x: torch.Tensor, device: torch.device, levels: int = 3
+) -> list[torch.Tensor]:
     x = x[None].to(device).contiguous(memory_format=torch.channels_last)
-    return [f[0].to("cpu", torch.float16).contiguous() for f in backbone.features(x)]
+    return [f[0].to("cpu", torch.float16).contiguous() for f in backbone.features(x, levels)]
 
 
 def make_view(
@@ -134,12 +136,17 @@ def make_view(
     aug: AugmentConfig,
     seed: int,
     device: torch.device,
+    levels: int = 3,
 ) -> CachedView:
     """One view of one record (view 0: no augmentation, at the served scale).
 
     The served scale letterboxes the image into ``inp.width × inp.height``; view ``v > 0``
     multiplies it by a log-uniform factor in ``[scale_min, scale_max]`` and applies flips and
-    colour jitter. The JPEG is decoded directly near the view's size (``draft``).
+    colour jitter. The JPEG is decoded directly near the view's size (``draft``). A view larger
+    than ``inp.view_window`` is cut to a window of that side (around a random box with
+    probability ``aug.object_crops``) before the backbone runs: the backbone's cost follows the
+    window, not the up-scaled frame. Only the first ``levels`` feature maps are kept (the rest
+    are computed by fine-tuned blocks).
     """
     rng = np.random.default_rng([seed, index, view])
     lo, hi = math.log(aug.scale_min), math.log(aug.scale_max)
@@ -167,14 +174,23 @@ def make_view(
         # PIL in, PIL out: Pillow's resize is several times faster than an antialiased
         # tensor resize of a 1920-pixel frame.
         out_img, target = pipeline(img, {"boxes": boxes, "labels": labels})
+    boxes = torch.as_tensor(target["boxes"], dtype=torch.float32).reshape(-1, 4)
+    labels = torch.as_tensor(target["labels"], dtype=torch.int64)
+    w, h = out_img.size
+    side = max(inp.view_window, inp.crop)
+    if inp.view_window and max(w, h) > side:
+        win = (min(h, side), min(w, side))
+        ox, oy = _pick_origin(boxes, (h, w), win, aug.object_crops, 1, rng)
+        out_img = out_img.crop((ox, oy, ox + win[1], oy + win[0]))
+        boxes, labels = _cut(boxes, labels, (ox, oy), win, aug.min_visible)
     pixels = torch.from_numpy(np.asarray(out_img).copy()).permute(2, 0, 1)
     x = _pad_to(_normalize(pixels), (inp.crop, inp.crop))
     return CachedView(
         image_index=index,
-        feats=_features(backbone, x, device),
+        feats=_features(backbone, x, device, levels),
         size_hw=(int(x.shape[-2]), int(x.shape[-1])),
-        boxes=torch.as_tensor(target["boxes"], dtype=torch.float32).reshape(-1, 4).clone(),
-        labels=torch.as_tensor(target["labels"], dtype=torch.int64).clone(),
+        boxes=boxes.clone(),
+        labels=labels.clone(),
     )
 
 
@@ -188,6 +204,7 @@ def build_views(
     device: torch.device,
     deadline: float | None = None,
     progress: Callable[[int], None] | None = None,
+    levels: int = 3,
 ) -> list[CachedView]:
     """Up to ``views_per_image`` views of every record, computed pass by pass.
 
@@ -203,7 +220,7 @@ def build_views(
             if deadline is not None and len(views) >= MIN_VIEWS and time.monotonic() > deadline:
                 log.info("view cache: time share used after %d views", len(views))
                 return views
-            views.append(make_view(records[i], i, v, backbone, inp, aug, seed, device))
+            views.append(make_view(records[i], i, v, backbone, inp, aug, seed, device, levels))
             if len(views) % 100 == 0:
                 log.info("view cache: %d views", len(views))
             if progress is not None:
@@ -212,14 +229,18 @@ def build_views(
 
 
 def validation_features(
-    records: Sequence[ImageRecord], backbone: Backbone, spec: InputSpec, device: torch.device
+    records: Sequence[ImageRecord],
+    backbone: Backbone,
+    spec: InputSpec,
+    device: torch.device,
+    levels: int = 3,
 ) -> list[tuple[list[torch.Tensor], Letterbox]]:
-    """Backbone features of each image preprocessed exactly as served (``preprocess``)."""
+    """The first ``levels`` backbone maps of each image preprocessed exactly as served."""
     out = []
     for rec in records:
         img, _ = load_image(rec)  # full decode, exactly as the Predictor sees it
         tensor, box = preprocess(img, spec)
-        out.append((_features(backbone, torch.from_numpy(tensor), device), box))
+        out.append((_features(backbone, torch.from_numpy(tensor), device, levels), box))
     return out
 
 
@@ -242,11 +263,60 @@ def repeat_factors(records: Sequence[ImageRecord], num_labels: int, threshold: f
     return out
 
 
-def _origin_around(centre: float, crop: int, max_index: int, rng: np.random.Generator) -> int:
-    """A crop origin (in 32-px units) whose crop holds ``centre`` ≥ 16 px from its edges."""
-    lo = math.ceil((centre - crop + 16) / 32)
-    hi = max(lo, math.floor((centre - 16) / 32))
+def _origin_around(
+    centre: float, crop: int, max_index: int, unit: int, rng: np.random.Generator
+) -> int:
+    """A crop origin (in ``unit``-px steps) whose crop holds ``centre`` ≥ 16 px from its edges."""
+    lo = math.ceil((centre - crop + 16) / unit)
+    hi = max(lo, math.floor((centre - 16) / unit))
     return int(np.clip(rng.integers(lo, hi + 1), 0, max_index))
+
+
+def _pick_origin(
+    boxes: torch.Tensor,
+    hw: tuple[int, int],
+    crop_hw: tuple[int, int],
+    object_crops: float,
+    unit: int,
+    rng: np.random.Generator,
+) -> tuple[int, int]:
+    """Top-left ``(x, y)`` (multiples of ``unit``) of a ``crop_hw`` crop of an ``hw`` image:
+    with probability ``object_crops`` around the centre of a random box, else uniform."""
+    (h, w), (ch, cw) = hw, crop_hw
+    max_y, max_x = max(0, (h - ch) // unit), max(0, (w - cw) // unit)
+    if len(boxes) and rng.random() < object_crops:
+        b = boxes[int(rng.integers(len(boxes)))].numpy()
+        x0 = _origin_around((b[0] + b[2]) / 2, cw, max_x, unit, rng)
+        y0 = _origin_around((b[1] + b[3]) / 2, ch, max_y, unit, rng)
+    else:
+        x0, y0 = int(rng.integers(max_x + 1)), int(rng.integers(max_y + 1))
+    return x0 * unit, y0 * unit
+
+
+def _cut(
+    boxes: torch.Tensor,
+    labels: torch.Tensor,
+    origin: tuple[int, int],
+    crop_hw: tuple[int, int],
+    min_visible: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Boxes in a crop's pixels: clipped, kept when ≥ ``min_visible`` of their area and 2 px
+    a side remain."""
+    ox, oy = origin
+    boxes = boxes - torch.tensor([ox, oy, ox, oy], dtype=torch.float32)
+    clipped = torch.stack(
+        [
+            boxes[:, 0].clamp(0, crop_hw[1]),
+            boxes[:, 1].clamp(0, crop_hw[0]),
+            boxes[:, 2].clamp(0, crop_hw[1]),
+            boxes[:, 3].clamp(0, crop_hw[0]),
+        ],
+        dim=1,
+    )
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    cw, ch = clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1]
+    keep = (cw.clamp(min=0) * ch.clamp(min=0) >= min_visible * area) & (cw >= 2) & (ch >= 2)
+    return clipped[keep], labels[keep]
 
 
 def sample_crops(
@@ -264,36 +334,17 @@ def sample_crops(
     crop keep their visible part when at least ``aug.min_visible`` of their area remains.
     """
     p = weights / weights.sum()
-    feats: list[list[torch.Tensor]] = [[], [], []]
+    feats: list[list[torch.Tensor]] = [[] for _ in views[0].feats]
     targets = []
     for _ in range(batch):
         view = views[int(rng.choice(len(views), p=p))]
-        h, w = view.size_hw
-        max_y, max_x = (h - crop) // 32, (w - crop) // 32
-        if len(view.boxes) and rng.random() < aug.object_crops:
-            b = view.boxes[int(rng.integers(len(view.boxes)))].numpy()
-            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-            x0 = _origin_around(cx, crop, max_x, rng)
-            y0 = _origin_around(cy, crop, max_y, rng)
-        else:
-            x0 = int(rng.integers(max_x + 1))
-            y0 = int(rng.integers(max_y + 1))
-        ox, oy = x0 * 32, y0 * 32
+        h = view.size_hw[0]
+        ox, oy = _pick_origin(view.boxes, view.size_hw, (crop, crop), aug.object_crops, 32, rng)
         for level, f in enumerate(view.feats):
             s = h // f.shape[-2]
             feats[level].append(f[:, oy // s : (oy + crop) // s, ox // s : (ox + crop) // s])
-        boxes = view.boxes - torch.tensor([ox, oy, ox, oy], dtype=torch.float32)
-        clipped = boxes.clamp(0, crop)
-        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        vis = (clipped[:, 2] - clipped[:, 0]).clamp(min=0) * (clipped[:, 3] - clipped[:, 1]).clamp(
-            min=0
-        )
-        keep = (
-            (vis >= aug.min_visible * area)
-            & (clipped[:, 2] - clipped[:, 0] >= 2)
-            & (clipped[:, 3] - clipped[:, 1] >= 2)
-        )
-        targets.append({"boxes": clipped[keep], "labels": view.labels[keep]})
+        boxes, labels = _cut(view.boxes, view.labels, (ox, oy), (crop, crop), aug.min_visible)
+        targets.append({"boxes": boxes, "labels": labels})
     stacked = [
         torch.stack(level).float().contiguous(memory_format=torch.channels_last) for level in feats
     ]
@@ -311,9 +362,10 @@ def pooled_views(
     device: torch.device,
     batch: int = 16,
     deadline: float | None = None,
-    trunk_only: bool = False,
+    levels: int = 3,
 ) -> tuple[torch.Tensor, list[int]]:
-    """Pooled backbone features ``(V, F)`` of augmented views (classifier) and their image index.
+    """Pooled backbone features ``(V, F)`` of augmented views (classifier) and their image index;
+    with ``levels`` < 3, the map fine-tuned stages start from instead (float16).
 
     View 0 is the image preprocessed exactly as served; the others use ``RandomResizedCrop``
     (area ``scale_min``–1), flips and colour jitter from ``torchvision.transforms.v2``.
@@ -337,8 +389,8 @@ def pooled_views(
     def flush() -> None:
         if tensors:
             x = torch.stack(tensors).to(device).contiguous(memory_format=torch.channels_last)
-            if trunk_only:  # stride-16 maps (float16) for fine-tuning the last stage
-                out.append(backbone.trunk(x).to("cpu", torch.float16))
+            if levels < 3:  # the map fine-tuned stages start from (float16)
+                out.append(backbone.features(x, levels)[-1].to("cpu", torch.float16))
             else:
                 out.append(backbone.pooled(x).float().cpu())
             tensors.clear()
