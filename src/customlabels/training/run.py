@@ -114,10 +114,12 @@ def _threads(requested: int) -> int:
     if requested:
         return requested
     cores = os.cpu_count() or 1
-    return max(1, min(cores, round(cores - _busy_cores(cores))))
+    # A core counts as taken when at least 3/4 of it is busy: a short burst from another
+    # process (a git command, a shell) must not halve the threads of a 15-minute run.
+    return max(1, min(cores, cores - math.floor(_busy_cores(cores) + 0.25)))
 
 
-def _busy_cores(cores: int, window_s: float = 0.5) -> float:
+def _busy_cores(cores: int, window_s: float = 1.0) -> float:
     """Cores busy right now: from ``/proc/stat`` over ``window_s`` (the load average lags by
     minutes: a test run that just ended still reads as load), else the 1-minute load."""
 
