@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -78,7 +77,6 @@ def one(name: str, budget: float, work: Path) -> dict:
         config = work / f"{name}.yaml"
         config.write_text(yaml.safe_dump(CONFIGS[name]))
     manifest = DATASETS / DATASET[name] / "output.manifest"
-    load_before = os.getloadavg()[0]
     t0 = time.monotonic()
     train(manifest, out, time_budget_s=budget, config=config, seed=0, progress=False)
     wall = time.monotonic() - t0
@@ -129,7 +127,6 @@ def one(name: str, budget: float, work: Path) -> dict:
         "ms_per_0.1MP": round(statistics.median(run_ms) / mp01, 1),
         "peak_rss_mb": round(peak_mb),
         "threads": card.training.get("threads"),
-        "load_before": round(load_before, 2),
         "np": np.__version__,
     }
 
@@ -147,10 +144,11 @@ def report(work: Path) -> str:
     lines = [
         "# Training quality (bench/train_quality.py)",
         "",
-        "Machine: the 2-core development machine. Rows marked *contended* ran while four other "
+        "Machine: the 2-core development machine. Rows marked (s1) ran in the first session, with "
+        "the first recipe (frozen backbone, whole-frame views), while four other "
         "engineers' test suites and trainings shared the cores (load average 3–7): a budget "
-        "bought 2–5× fewer steps there; the others ran on the idle machine (the load before the "
-        "run and the torch threads used are in the row's JSON). "
+        "bought 2–5× fewer steps there; the others ran on the idle machine, one at a time (the "
+        "torch threads used are in each row's JSON). "
         "Test = the automatic group-aware 20 % split (seed 0); thresholds = the "
         "model's own (best F1 on validation). Latency: ONNX Runtime, 2 threads, median of 50 "
         "runs of the served input; `predict` adds decode, resize and NMS (median over 60 images).",

@@ -137,7 +137,7 @@ def auto_config(
             c.augment.scale_max = 1.8
         if not is_set(user, "augment.scale_min"):
             c.augment.scale_min = 0.7
-        notes.append("small objects: scale jitter 0.7–1.8 on 320-px crops of full-frame views")
+        notes.append("small objects: scale jitter 0.7–1.8 on 320-px crops of the scaled frames")
     return c, notes
 
 

@@ -193,6 +193,9 @@ class DetectorTask:
         }
 
 
+_BACKBONE_PARTS = ("tail", "pool")
+
+
 def _param_groups(module: nn.ModuleDict, config: TrainConfig) -> list[dict[str, Any]]:
     """The task's own layers at ``optim.lr``; fine-tuned backbone modules (``tail``, ``pool``)
     at ``optim.lr × model.tail_lr_scale``."""
@@ -202,9 +205,6 @@ def _param_groups(module: nn.ModuleDict, config: TrainConfig) -> list[dict[str, 
     if backbone:
         groups.append({"params": backbone, "lr_scale": config.model.tail_lr_scale})
     return groups
-
-
-_BACKBONE_PARTS = ("tail", "pool")
 
 
 def _thresholds(per_label: dict[str, Any]) -> dict[str, float]:
@@ -248,7 +248,9 @@ class ClassifierModel(nn.Module):
 
 
 class ClassifierTask:
-    """A (multi-)label head trained on cached pooled features of augmented views."""
+    """A (multi-)label head trained on cached features of augmented views: pooled vectors, or
+    with ``model.finetune_stages`` = k > 0 the maps the last k stages (fine-tuned, with the final
+    1×1 conv) start from."""
 
     def __init__(
         self,
@@ -266,7 +268,7 @@ class ClassifierTask:
         self.config = config
         self.backbone = backbone
         self.labels = labels
-        self.pooled = pooled  # (V, F) float32
+        self.pooled = pooled  # (V, F) float32, or (V, C, h, w) float16 maps
         self.targets = targets  # (V, K) float32 multi-hot
         self.weights = weights
         self.val_records = list(val_records)
