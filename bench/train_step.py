@@ -1,5 +1,7 @@
 """Where a detector training step's time goes: FPN + head alone (cached features) against
-fine-tuning the backbone's last 1 or 2 stages over cached maps, and the whole backbone.
+fine-tuning the backbone's last 1 or 2 stages over cached maps, and the whole backbone; and what
+caching one augmented view costs, whole or cut to a 512-px window (12 bee frames, 1920×1080,
+served at 1280×736, scale jitter 0.7–1.8).
 
     .venv/bin/python bench/train_step.py [--repeats 15] [--threads 2]
 
@@ -22,6 +24,7 @@ from customlabels.training.backbone import create_backbone
 from customlabels.training.detector import FCOSCriterion, FCOSNeckHead
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training-step.md"
+BEES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bees" / "output.manifest"
 MODES = {"head only (cached C3–C5)": 0, "+ stride-32 stage": 1, "+ stride-16/32 stages": 2}
 
 
@@ -67,6 +70,23 @@ def step_times(mode: str, repeats: int, batch: int = 8, side: int = 320) -> list
     return times
 
 
+def view_times(window: int, levels: int) -> list[float]:
+    from customlabels.formats.groundtruth import load_ground_truth
+    from customlabels.training.config import AugmentConfig, InputConfig
+    from customlabels.training.views import make_view
+
+    records = [r for r in load_ground_truth(BEES).images if r.size_wh == (1920, 1080)][:12]
+    backbone = create_backbone("efficientnet-lite0")
+    inp = InputConfig(width=1280, height=736, crop=320, view_window=window)
+    aug = AugmentConfig(scale_min=0.7, scale_max=1.8)
+    times = []
+    for i, rec in enumerate(records):
+        t = time.perf_counter()
+        make_view(rec, i, 1 + i % 3, backbone, inp, aug, 0, torch.device("cpu"), levels)
+        times.append(time.perf_counter() - t)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=15)
@@ -87,6 +107,25 @@ def main() -> None:
         "|---|---:|---:|",
         *(f"| {mode} | {t:.3f} | {t / base:.2f} |" for mode, t in rows),
     ]
+    if BEES.exists():
+        views = [
+            (f"{'whole view' if w == 0 else f'{w}-px window'}, cached up to {name}", w, levels)
+            for w in (0, 512)
+            for levels, name in ((3, "stride 32"), (1, "stride 8"))
+        ]
+        cost = [(label, statistics.median(view_times(w, lv))) for label, w, lv in views]
+        lines += [
+            "",
+            "Caching one augmented view of a 1920×1080 bee frame (decode, augment, backbone; "
+            "median over 12 frames):",
+            "",
+            "| view | s per view | × window, same levels |",
+            "|---|---:|---:|",
+            *(
+                f"| {label} | {t:.3f} | {t / cost[i % 2 + 2][1]:.1f} |"
+                for i, (label, t) in enumerate(cost)
+            ),
+        ]
     RESULTS.write_text("\n".join(lines) + "\n")
     print(RESULTS.read_text())
 
