@@ -94,4 +94,19 @@ def test_large_views_are_cut_to_a_window_around_boxes(tiny_detector_data) -> Non
     assert len(view.feats) == 1 and view.feats[0].shape[-2:] == (64, 64)
     assert 0 < len(view.boxes) <= len(whole.boxes)
     assert torch.all(view.boxes >= 0) and torch.all(view.boxes <= 512)
+    # Boxes the window did not cut are the whole view's boxes moved by one common offset.
+    inside = view.boxes[(view.boxes > 0).all(1) & (view.boxes < 512).all(1)]
+    assert len(inside)
+    offsets = {
+        tuple(torch.round(w[:2] - inside[0, :2]).tolist())
+        for w in whole.boxes
+        if torch.allclose(w[2:] - w[:2], inside[0, 2:] - inside[0, :2], atol=1e-3)
+    }
+    assert any(
+        all(
+            any(torch.allclose(b + torch.tensor([*o, *o]), w, atol=0.5) for w in whole.boxes)
+            for b in inside
+        )
+        for o in offsets
+    )
     assert set(view.labels.tolist()) <= set(whole.labels.tolist())

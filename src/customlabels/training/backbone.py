@@ -154,12 +154,7 @@ class EfficientNetLite(Backbone):
         return taps
 
     def pool_head(self) -> nn.Module:
-        return nn.Sequential(self.head_conv, _MeanPool())
-
-
-class _MeanPool(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3))
+        return nn.Sequential(self.head_conv, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
 def _fold_bn(conv: nn.Conv2d, bn: nn.Module) -> None:

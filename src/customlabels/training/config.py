@@ -42,7 +42,8 @@ class ModelConfig:
     center_sampling_radius: float = 1.5
     # Fine-tune the backbone's last N stages (0 = frozen; 1 = the stride-32 stage over cached
     # stride-16 maps; 2 = the stride-16 and stride-32 stages over cached stride-8 maps). The
-    # classifier also fine-tunes the final 1×1 conv when N > 0. 2 measured best for both tasks
+    # classifier also fine-tunes the final 1×1 conv when N > 0. 2: clearly better for bee-crops,
+    # as good on the bee frames in a third of the steps, slightly worse on BCCD
     # (bench/results/training.md).
     finetune_stages: int = 2
     # Classifier: hidden layer width on the pooled features (0 = a linear layer).
