@@ -38,6 +38,7 @@ DATASET = {
     "bees-1728": "bees",
     "bees-tail-lr": "bees",
     "bees-radius": "bees",
+    "bees-lr": "bees",
     "bee-crops-ft0": "bee-crops",
     "bee-crops-ft2": "bee-crops",
     "bccd": "bccd",
@@ -55,6 +56,7 @@ CONFIGS = {
     "bees-1728": {"input": {"width": 1728, "height": 992}, "model": {"finetune_stages": 2}},
     "bees-tail-lr": {"model": {"finetune_stages": 2, "tail_lr_scale": 0.2}},
     "bees-radius": {"model": {"center_sampling_radius": 2.5}},
+    "bees-lr": {"optim": {"lr": 0.005}},
     # Ablation: how many of the backbone's last stages the detector fine-tunes.
     **{f"bees-ft{k}": {"model": {"finetune_stages": k}} for k in range(3)},
     **{f"bee-crops-ft{k}": {"model": {"finetune_stages": k}} for k in (0, 2)},

@@ -195,3 +195,42 @@ def test_idle_cores_follow_the_machine_now() -> None:
         spin.kill()
         spin.wait()
     assert _threads(3) == 3  # an explicit count is kept as asked
+
+
+def test_nms_iou_is_chosen_on_validation(tiny_detector_dir: Path, tiny_detector_data) -> None:  # type: ignore[no-untyped-def]
+    """``eval.nms_iou: null``: the value with the best validation score (through the served
+    path) is written to ``model.json`` and ``config.yaml``, with the thresholds found at it."""
+    from dataclasses import replace
+
+    import yaml
+
+    from customlabels.evaluation.metrics import detection_metrics
+    from customlabels.training.tasks import (
+        DEFAULT_NMS_IOU,
+        NMS_CANDIDATES,
+        NMS_MARGIN,
+        selection_score,
+    )
+
+    assert tiny_detector_data[3].eval.nms_iou is None
+    card = ModelCard.load(tiny_detector_dir)
+    chosen = card.head["nms_iou"]
+    config = yaml.safe_load((tiny_detector_dir / "config.yaml").read_text())
+    assert chosen in NMS_CANDIDATES and config["eval"]["nms_iou"] == chosen
+    val = tiny_detector_data[1].images
+    predictor = Predictor.load(tiny_detector_dir)
+    images = [Image.open(r.path).convert("RGB") for r in val]
+    scores = {}
+    for iou in NMS_CANDIDATES:
+        predictor._decode = replace(predictor._decode, nms_iou=iou)
+        metrics = detection_metrics(val, [predictor.predict(im) for im in images], card.labels)
+        scores[iou] = selection_score(metrics.per_label)
+        if iou == chosen:
+            for name, m in metrics.per_label.items():
+                if m.num_gt:
+                    assert card.thresholds[name] == pytest.approx(m.best.threshold, abs=1e-3)
+    best = max(scores.values())
+    if chosen == DEFAULT_NMS_IOU:
+        assert best < scores[DEFAULT_NMS_IOU] + NMS_MARGIN + 1e-3, scores
+    else:
+        assert scores[chosen] == pytest.approx(best, abs=1e-3), scores

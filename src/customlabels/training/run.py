@@ -321,9 +321,10 @@ def _run(
         t1 = time.monotonic()
         task.evaluate()
         t_eval = time.monotonic() - t1
-        # The budget covers caching, training and validation; export and the test-set scoring
-        # come after it (their time is in model.json "training.seconds").
-        reserve = 10.0
+        # The budget covers caching, training and validation (with the choice of NMS IoU after
+        # training: about two validations); export and the test-set scoring come after it
+        # (their time is in model.json "training.seconds").
+        reserve = 10.0 + (2 * t_eval if detector and cfg.eval.nms_iou is None else 0.0)
         left = cfg.time_budget_s - (time.monotonic() - t_start) - reserve
         # Validate up to 8 times, spending at most ~15 % of the training time on it.
         n_evals = max(2, min(8, int(0.15 * left / max(t_eval, 1e-3))))
@@ -361,10 +362,13 @@ def _run(
         min_steps=MIN_STEPS if deadline is not None else 1,
     )
     task.module.load_state_dict(result.best_state)
-    if cfg.optim.steps != result.steps:
-        cfg.optim.steps = result.steps  # re-planned from the speed seen, or cut by the budget
-        save_config(cfg, out_dir / "config.yaml")
     log.info("best validation score %.4f at step %d", result.best_score, result.best_step)
+    tuned = task.tune_decoding()
+    if tuned is not None:  # thresholds and validation metrics at the chosen decoding
+        result.best_eval, result.thresholds = tuned.summary, tuned.thresholds
+        cfg.eval.nms_iou = task.head_card()["nms_iou"]
+    # Record what was used: steps re-planned from the speed seen or cut by the budget, NMS IoU.
+    save_config(cfg, out_dir / "config.yaml")
 
     export = task.export_module()
     onnx_path = out_dir / ONNX_NAME
