@@ -39,6 +39,8 @@ DATASET = {
     "bees-tail-lr": "bees",
     "bees-radius": "bees",
     "bees-lr": "bees",
+    "bees-head128": "bees",
+    "bees-convs4": "bees",
     "bee-crops-ft0": "bee-crops",
     "bee-crops-ft2": "bee-crops",
     "bccd": "bccd",
@@ -57,6 +59,9 @@ CONFIGS = {
     "bees-tail-lr": {"model": {"finetune_stages": 2, "tail_lr_scale": 0.2}},
     "bees-radius": {"model": {"center_sampling_radius": 2.5}},
     "bees-lr": {"optim": {"lr": 0.005}},
+    # Ablation: head capacity (the detector underfits): 128-channel FPN/head, or 4 convs.
+    "bees-head128": {"model": {"fpn_channels": 128}},
+    "bees-convs4": {"model": {"head_convs": 4}},
     # Ablation: how many of the backbone's last stages the detector fine-tunes.
     **{f"bees-ft{k}": {"model": {"finetune_stages": k}} for k in range(3)},
     **{f"bee-crops-ft{k}": {"model": {"finetune_stages": k}} for k in (0, 2)},
@@ -148,7 +153,10 @@ def report(work: Path) -> str:
     lines = [
         "# Training quality (bench/train_quality.py)",
         "",
-        "Machine: the 2-core development machine. Rows marked (s1) ran in the first session, with "
+        "Machine: the 2-core development machine. Rows marked (s3) ran in the third session, "
+        "with the NMS IoU chosen on validation after training; the unmarked and (s2) rows ran in "
+        "the second session, decoded at NMS IoU 0.6 (bench/results/nms-choice.md re-decodes "
+        "them). Rows marked (s1) ran in the first session, with "
         "the first recipe (frozen backbone, whole-frame views), while four other "
         "engineers' test suites and trainings shared the cores (load average 3–7): a budget "
         "bought 2–5× fewer steps there; the others ran on the idle machine, one at a time (the "

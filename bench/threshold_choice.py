@@ -1,0 +1,95 @@
+"""Assumed thresholds: each label's own best-F1 confidence on validation, or shrunk towards the
+pooled one by its evidence (``training.tasks.label_thresholds``), scored on the test split.
+
+    .venv/bin/python bench/threshold_choice.py MODEL_DIR [MODEL_DIR ...]
+
+Each ``MODEL_DIR`` was trained on a shared set (``bccd`` or ``crops`` in the folder name select
+BCCD or bee-crops, else the bee frames); its ``model.json`` names the validation and test images.
+Both sets run once through the served path (ONNX Runtime, 2 threads, the card's decoding); then
+the thresholds are chosen on validation with ``prior=0`` (own) and the default prior, and the
+test P/R/F1 per label compared. Results: printed, and ``bench/results/thresholds.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from customlabels.evaluation.metrics import classification_metrics, detection_metrics
+from customlabels.formats.groundtruth import load_ground_truth
+from customlabels.inference.model_card import Task
+from customlabels.inference.predictor import Predictor
+from customlabels.training.tasks import THRESHOLD_PRIOR, label_thresholds
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = REPO.parent / "shared" / "datasets"
+RESULTS = REPO / "bench" / "results" / "thresholds.md"
+
+
+def rows(folder: Path) -> list[str]:
+    name = folder.name
+    dataset = "bccd" if "bccd" in name else "bee-crops" if "crops" in name else "bees"
+    predictor = Predictor.load(folder, threads=2)
+    card = predictor.card
+    images = json.loads((folder / "model.json").read_text())["dataset"]["images"]
+    records = load_ground_truth(DATASETS / dataset / "output.manifest").images
+
+    def scored(split: str) -> tuple[list[Any], list[Any]]:
+        recs = [r for r in records if r.ref in set(images[split])]
+        return recs, [predictor.predict(Image.open(r.path).convert("RGB")) for r in recs]
+
+    def metrics(data: tuple[list[Any], list[Any]], thresholds: dict[str, float] | None = None):  # type: ignore[no-untyped-def]
+        if card.task == Task.IMAGE_LEVEL_LABELS:
+            return classification_metrics(
+                *data, card.labels, thresholds=thresholds, multi_label=card.multi_label
+            )
+        return detection_metrics(*data, card.labels, thresholds=thresholds)
+
+    val, test = metrics(scored("validation")), scored("test")
+    own = label_thresholds(val.per_label, prior=0)
+    shrunk = label_thresholds(val.per_label)
+    a, b = metrics(test, own), metrics(test, shrunk)
+    out = []
+    for label in card.labels:
+        x, y = a.per_label[label].at_threshold, b.per_label[label].at_threshold
+        out.append(
+            f"| {name} | {label} | {val.per_label[label].num_gt} | {own[label]:.2f} → "
+            f"{shrunk[label]:.2f} | {a.per_label[label].num_gt} | {x.f1:.3f} → {y.f1:.3f} | "
+            f"{x.precision:.2f}/{x.recall:.2f} → {y.precision:.2f}/{y.recall:.2f} |"
+        )
+    summary = f"micro F1 {a.f1:.3f} → {b.f1:.3f}"
+    if card.task == Task.IMAGE_LEVEL_LABELS:
+        summary += f", accuracy {a.accuracy:.3f} → {b.accuracy:.3f}"  # type: ignore[attr-defined]
+    out.append(f"| {name} | *all* | | | | {summary} | |")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("models", type=Path, nargs="+")
+    args = parser.parse_args()
+    lines = [
+        "# Assumed thresholds: own vs shrunk (bench/threshold_choice.py)",
+        "",
+        "Thresholds chosen on each model's validation split: the label's own best-F1 confidence "
+        f"(unseen labels 0.5) → shrunk, `(n·own + {THRESHOLD_PRIOR:g}·pooled) / (n + "
+        f"{THRESHOLD_PRIOR:g})` (unseen labels: pooled). Test split scored through ONNX Runtime "
+        "(2 threads) at each.",
+        "",
+        "| model | label | validation n | threshold | test n | test F1 | test P/R |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for folder in args.models:
+        new = rows(folder)
+        print("\n".join(new), flush=True)
+        lines += new
+    RESULTS.write_text("\n".join(lines) + "\n")
+    print(RESULTS.read_text())
+
+
+if __name__ == "__main__":
+    main()
