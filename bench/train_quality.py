@@ -41,6 +41,8 @@ DATASET = {
     "bees-lr": "bees",
     "bees-head128": "bees",
     "bees-convs4": "bees",
+    "bees-bg": "bees",
+    "bees-views2": "bees",
     "bee-crops-ft0": "bee-crops",
     "bee-crops-ft2": "bee-crops",
     "bccd": "bccd",
@@ -62,6 +64,9 @@ CONFIGS = {
     # Ablation: head capacity (the detector underfits): 128-channel FPN/head, or 4 convs.
     "bees-head128": {"model": {"fpn_channels": 128}},
     "bees-convs4": {"model": {"head_convs": 4}},
+    # Ablation: more background crops (precision), and fewer cached views for more steps.
+    "bees-bg": {"augment": {"object_crops": 0.5}},
+    "bees-views2": {"augment": {"views_per_image": 2}},
     # Ablation: how many of the backbone's last stages the detector fine-tunes.
     **{f"bees-ft{k}": {"model": {"finetune_stages": k}} for k in range(3)},
     **{f"bee-crops-ft{k}": {"model": {"finetune_stages": k}} for k in (0, 2)},
