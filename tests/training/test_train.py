@@ -8,18 +8,30 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from customlabels.core.boxes import box_area
+from customlabels.core.dataset import ImageRecord
+from customlabels.core.detections import Detections
+from customlabels.evaluation.metrics import detection_metrics
 from customlabels.inference.model_card import ModelCard
 from customlabels.inference.predictor import Predictor
 from customlabels.training import train_dataset
-from customlabels.training.tasks import DetectorTask
+from customlabels.training.tasks import (
+    DEFAULT_NMS_IOU,
+    NMS_CANDIDATES,
+    NMS_MARGIN,
+    DetectorTask,
+    label_thresholds,
+    selection_score,
+)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -200,19 +212,6 @@ def test_idle_cores_follow_the_machine_now() -> None:
 def test_nms_iou_is_chosen_on_validation(tiny_detector_dir: Path, tiny_detector_data) -> None:  # type: ignore[no-untyped-def]
     """``eval.nms_iou: null``: the value with the best validation score (through the served
     path) is written to ``model.json`` and ``config.yaml``, with the thresholds found at it."""
-    from dataclasses import replace
-
-    import yaml
-
-    from customlabels.evaluation.metrics import detection_metrics
-    from customlabels.training.tasks import (
-        DEFAULT_NMS_IOU,
-        NMS_CANDIDATES,
-        NMS_MARGIN,
-        label_thresholds,
-        selection_score,
-    )
-
     assert tiny_detector_data[3].eval.nms_iou is None
     card = ModelCard.load(tiny_detector_dir)
     chosen = card.head["nms_iou"]
@@ -241,11 +240,6 @@ def test_thresholds_shrink_towards_the_pooled_one_by_evidence() -> None:
     """A label with many validation instances keeps its own best-F1 threshold; one with three
     moves most of the way to the threshold best for all labels together; an unseen one takes
     it; ``prior=0`` gives the labels' own thresholds and 0.5 for the unseen."""
-    from customlabels.core.dataset import ImageRecord
-    from customlabels.core.detections import Detections
-    from customlabels.evaluation.metrics import detection_metrics
-    from customlabels.training.tasks import label_thresholds
-
     rng = np.random.default_rng(0)
     records, preds = [], []
     for i in range(60):

@@ -274,9 +274,8 @@ def label_thresholds(per_label: dict[str, Any], prior: float = THRESHOLD_PRIOR) 
     out = {}
     for name, m in per_label.items():
         t, n = m.best.threshold, m.num_gt
-        out[name] = (
-            float((n * t + prior * pooled) / (n + prior)) if n and np.isfinite(t) else pooled
-        )
+        own = n > 0 and np.isfinite(t)
+        out[name] = float((n * t + prior * pooled) / (n + prior) if own else pooled)
     return out
 
 
