@@ -12,34 +12,28 @@ test P/R/F1 per label compared. Results: printed, and ``bench/results/thresholds
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from customlabels.evaluation.metrics import classification_metrics, detection_metrics
-from customlabels.formats.groundtruth import load_ground_truth
 from customlabels.inference.model_card import Task
 from customlabels.inference.predictor import Predictor
 from customlabels.training.tasks import THRESHOLD_PRIOR, label_thresholds
+from stored_models import REPO, report_per_model, split_records
 
-REPO = Path(__file__).resolve().parents[1]
-DATASETS = REPO.parent / "shared" / "datasets"
 RESULTS = REPO / "bench" / "results" / "thresholds.md"
 
 
 def rows(folder: Path) -> list[str]:
     name = folder.name
-    dataset = "bccd" if "bccd" in name else "bee-crops" if "crops" in name else "bees"
     predictor = Predictor.load(folder, threads=2)
     card = predictor.card
-    images = json.loads((folder / "model.json").read_text())["dataset"]["images"]
-    records = load_ground_truth(DATASETS / dataset / "output.manifest").images
+    records = split_records(folder, ("validation", "test"))
 
     def scored(split: str) -> tuple[list[Any], list[Any]]:
-        recs = [r for r in records if r.ref in set(images[split])]
+        recs = records[split]
         return recs, [predictor.predict(Image.open(r.path).convert("RGB")) for r in recs]
 
     def metrics(data: tuple[list[Any], list[Any]], thresholds: dict[str, float] | None = None):  # type: ignore[no-untyped-def]
@@ -68,28 +62,17 @@ def rows(folder: Path) -> list[str]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("models", type=Path, nargs="+")
-    args = parser.parse_args()
-    lines = [
-        "# Assumed thresholds: own vs shrunk (bench/threshold_choice.py)",
-        "",
-        "Thresholds chosen on each model's validation split: the label's own best-F1 confidence "
-        f"(unseen labels 0.5) → shrunk, `(n·own + {THRESHOLD_PRIOR:g}·pooled) / (n + "
-        f"{THRESHOLD_PRIOR:g})` (unseen labels: pooled). Test split scored through ONNX Runtime "
-        "(2 threads) at each.",
-        "",
-        "| model | label | validation n | threshold | test n | test F1 | test P/R |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for folder in args.models:
-        new = rows(folder)
-        print("\n".join(new), flush=True)
-        lines += new
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(RESULTS.read_text())
-
+HEADER = [
+    "# Assumed thresholds: own vs shrunk (bench/threshold_choice.py)",
+    "",
+    "Thresholds chosen on each model's validation split: the label's own best-F1 confidence "
+    f"(unseen labels 0.5) → shrunk, `(n·own + {THRESHOLD_PRIOR:g}·pooled) / (n + "
+    f"{THRESHOLD_PRIOR:g})` (unseen labels: pooled). Test split scored through ONNX Runtime "
+    "(2 threads) at each.",
+    "",
+    "| model | label | validation n | threshold | test n | test F1 | test P/R |",
+    "|---|---|---|---|---|---|---|",
+]
 
 if __name__ == "__main__":
-    main()
+    report_per_model(__doc__, HEADER, rows, RESULTS)

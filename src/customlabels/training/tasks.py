@@ -27,7 +27,14 @@ from customlabels.training.config import TrainConfig
 from customlabels.training.detector import FCOSCriterion, FCOSDetector, FCOSNeckHead
 from customlabels.training.views import CachedView, repeat_factors, sample_crops
 
-__all__ = ["TASKS", "Evaluation", "TaskAdapter", "label_thresholds", "selection_score"]
+__all__ = [
+    "TASKS",
+    "Evaluation",
+    "TaskAdapter",
+    "choose_nms_iou",
+    "label_thresholds",
+    "selection_score",
+]
 
 log = logging.getLogger(__name__)
 
@@ -209,9 +216,7 @@ class DetectorTask:
             iou: self._evaluation(self._decode_all(raws, replace(self.decode, nms_iou=iou)))
             for iou in NMS_CANDIDATES
         }
-        best = max(evals, key=lambda iou: evals[iou].score)
-        if evals[best].score < evals[DEFAULT_NMS_IOU].score + NMS_MARGIN:
-            best = DEFAULT_NMS_IOU
+        best = choose_nms_iou({iou: e.score for iou, e in evals.items()})
         log.info(
             "NMS IoU %.1f chosen on validation (score %s)",
             best,
@@ -252,6 +257,13 @@ def _param_groups(module: nn.ModuleDict, config: TrainConfig) -> list[dict[str, 
     if backbone:
         groups.append({"params": backbone, "lr_scale": config.model.tail_lr_scale})
     return groups
+
+
+def choose_nms_iou(scores: dict[float, float]) -> float:
+    """The NMS IoU with the best validation score; :data:`DEFAULT_NMS_IOU` unless another
+    beats it by :data:`NMS_MARGIN` (``scores`` must hold the default)."""
+    best = max(scores, key=lambda iou: scores[iou])
+    return best if scores[best] >= scores[DEFAULT_NMS_IOU] + NMS_MARGIN else DEFAULT_NMS_IOU
 
 
 def label_thresholds(per_label: dict[str, Any], prior: float = THRESHOLD_PRIOR) -> dict[str, float]:
