@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from customlabels.core.model_card import ModelCard
 from customlabels.evaluation.matching import box_iou
 from customlabels.evaluation.metrics import detection_metrics
 from customlabels.formats.groundtruth import load_ground_truth
-from customlabels.inference.model_card import ModelCard
 from customlabels.inference.predictor import Predictor
 
 REPO = Path(__file__).resolve().parents[1]

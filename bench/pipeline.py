@@ -244,7 +244,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "pipeline.md")
     parser.add_argument("--note", default="", help="how the model was made (goes in the table)")
     args = parser.parse_args()
-    from customlabels.inference.model_card import ModelCard
+    from customlabels.core.model_card import ModelCard
 
     images = sorted((DATASETS / "bccd" / "images").glob("*.jpg"))[: args.images]
     modes: list[tuple[str, int, Callable[[], Run]]] = [

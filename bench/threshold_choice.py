@@ -17,8 +17,8 @@ from typing import Any
 
 from PIL import Image
 
+from customlabels.core.model_card import Task
 from customlabels.evaluation.metrics import classification_metrics, detection_metrics
-from customlabels.inference.model_card import Task
 from customlabels.inference.predictor import Predictor
 from customlabels.training.tasks import THRESHOLD_PRIOR, label_thresholds
 from stored_models import REPO, report_per_model, split_records

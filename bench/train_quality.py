@@ -79,7 +79,7 @@ def one(name: str, budget: float, work: Path) -> dict:
     import numpy as np
     from PIL import Image
 
-    from customlabels.inference.model_card import ModelCard
+    from customlabels.core.model_card import ModelCard
     from customlabels.inference.predictor import Predictor
     from customlabels.training import train
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from customlabels.core.model_card import ModelCard
 from customlabels.evaluation.outputs import EvaluationOutput, evaluate_model
-from customlabels.inference.model_card import ModelCard
 
 
 def _subset_manifest(

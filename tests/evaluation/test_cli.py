@@ -13,7 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from customlabels.cli.main import app
-from customlabels.inference.model_card import ModelCard
+from customlabels.core.model_card import ModelCard
 
 runner = CliRunner()
 

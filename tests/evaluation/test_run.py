@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from customlabels.core.model_card import ModelCard
 from customlabels.evaluation import classification_metrics, detection_metrics
 from customlabels.evaluation.manifest import DETAILS_KEY, PREDICTIONS_KEY
 from customlabels.evaluation.outcomes import Kind
 from customlabels.evaluation.outputs import EvaluationOutput
 from customlabels.formats.groundtruth import load_ground_truth
-from customlabels.inference.model_card import ModelCard
 
 SERVICE_KEYS = {
     "Version",

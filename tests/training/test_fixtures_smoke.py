@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from customlabels.inference.model_card import ModelCard
+from customlabels.core.model_card import ModelCard
 
 
 @pytest.mark.parametrize(

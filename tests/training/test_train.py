@@ -20,8 +20,8 @@ from PIL import Image
 from customlabels.core.boxes import box_area
 from customlabels.core.dataset import ImageRecord
 from customlabels.core.detections import Detections
+from customlabels.core.model_card import ModelCard
 from customlabels.evaluation.metrics import detection_metrics
-from customlabels.inference.model_card import ModelCard
 from customlabels.inference.predictor import Predictor
 from customlabels.training import train_dataset
 from customlabels.training.tasks import (

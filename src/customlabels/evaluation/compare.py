@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from customlabels.core.model_card import ONNX_NAME
 from customlabels.errors import InvalidParameterError
 from customlabels.evaluation.bootstrap import PairedDifference, paired_difference
 from customlabels.evaluation.html import esc, img_tag, num, page, png_uri
 from customlabels.evaluation.plots import plot_pr_curves
 from customlabels.evaluation.run import Evaluation, PredictorLike, evaluate
-from customlabels.inference.model_card import ONNX_NAME
 
 __all__ = ["ComparisonOutput", "compare_models", "format_comparison"]
 

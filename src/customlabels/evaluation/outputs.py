@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from customlabels.core.model_card import ModelCard
 from customlabels.evaluation.manifest import write_evaluation_manifest
 from customlabels.evaluation.metrics import ClassificationMetrics
 from customlabels.evaluation.plots import plot_confusion, plot_f1_confidence, plot_pr_curves
 from customlabels.evaluation.report import render_report
 from customlabels.evaluation.run import Evaluation, PredictorLike, evaluate
 from customlabels.evaluation.summary import card_test_metrics, evaluation_summary
-from customlabels.inference.model_card import ModelCard
 
 __all__ = ["EvaluationOutput", "evaluate_model", "write_outputs"]
 

@@ -24,6 +24,7 @@ from PIL import Image
 
 from customlabels.core.dataset import Dataset, ImageRecord, Task
 from customlabels.core.detections import Detections
+from customlabels.core.model_card import ModelCard
 from customlabels.errors import DatasetError, InvalidParameterError
 from customlabels.evaluation.bootstrap import BootstrapIntervals, bootstrap_intervals
 from customlabels.evaluation.metrics import (
@@ -33,7 +34,6 @@ from customlabels.evaluation.metrics import (
     detection_metrics,
 )
 from customlabels.evaluation.outcomes import ImageOutcome, image_outcomes
-from customlabels.inference.model_card import ModelCard
 
 __all__ = [
     "MIN_TEST_INSTANCES",

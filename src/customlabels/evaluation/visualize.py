@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from customlabels.core.detections import Detections
+from customlabels.core.model_card import ModelCard
 from customlabels.errors import InvalidParameterError
 from customlabels.evaluation.draw import draw_detections, fit, side_by_side
 from customlabels.evaluation.run import PredictorLike
-from customlabels.inference.model_card import ModelCard
 
 __all__ = ["parse_min_confidences", "visualize"]
 

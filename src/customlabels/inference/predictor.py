@@ -15,9 +15,9 @@ from PIL import Image
 
 from customlabels.core.dataset import Task
 from customlabels.core.detections import Detections
+from customlabels.core.model_card import ONNX_NAME, ModelCard
 from customlabels.errors import InvalidParameterError
 from customlabels.inference.decode import FcosDecodeParams, decode_classifier, decode_fcos
-from customlabels.inference.model_card import ONNX_NAME, ModelCard
 from customlabels.inference.preprocess import preprocess
 
 __all__ = ["Predictor"]

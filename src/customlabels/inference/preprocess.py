@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from customlabels.core.model_card import InputSpec
 from customlabels.errors import InvalidParameterError
-from customlabels.inference.model_card import InputSpec
 
 __all__ = ["Letterbox", "preprocess"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from customlabels.inference.model_card import ONNX_NAME, ModelCard
+from customlabels.core.model_card import ONNX_NAME, ModelCard
 from customlabels.io.images import DEFAULT_LIMITS, ImageLimits
 
 __all__ = ["LoadedModel", "load_model", "model_version"]

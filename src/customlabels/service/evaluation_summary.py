@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from customlabels.core.model_card import CARD_NAME, ONNX_NAME, ModelCard
 from customlabels.errors import InvalidParameterError
-from customlabels.inference.model_card import CARD_NAME, ONNX_NAME, ModelCard
 from customlabels.service.buckets import Buckets
 from customlabels.service.catalog import VersionRow
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from customlabels.core.model_card import CARD_NAME, ONNX_NAME, ModelCard
 from customlabels.errors import InvalidParameterError, ResourceNotFoundError, ResourceNotReadyError
-from customlabels.inference.model_card import CARD_NAME, ONNX_NAME, ModelCard
 from customlabels.service.arns import parse_arn
 from customlabels.service.catalog import Catalog, VersionRow
 from customlabels.service.settings import DEFAULT_HOME, ServiceSettings

@@ -27,8 +27,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from customlabels.core.model_card import CARD_NAME, ModelCard
 from customlabels.errors import CustomLabelsError
-from customlabels.inference.model_card import CARD_NAME, ModelCard
 from customlabels.service.buckets import Buckets, parse_s3_uri
 from customlabels.service.catalog import (
     Catalog,

@@ -376,7 +376,7 @@ def import_model_version(
     The folder's ``model.onnx`` and ``model.json`` (and ``evaluation/`` if present) are copied
     under the home folder; the card is validated first.
     """
-    from customlabels.inference.model_card import CARD_NAME, ONNX_NAME, ModelCard
+    from customlabels.core.model_card import CARD_NAME, ONNX_NAME, ModelCard
     from customlabels.service.evaluation_summary import test_f1
     from customlabels.service.resolve import resolve_model
 

@@ -26,8 +26,8 @@ import torch
 
 from customlabels.core.dataset import Dataset, ImageRecord, LabelMap, Task
 from customlabels.core.detections import Detections
+from customlabels.core.model_card import ONNX_NAME, InputSpec, ModelCard
 from customlabels.errors import ConfigError, DatasetError
-from customlabels.inference.model_card import ONNX_NAME, InputSpec, ModelCard
 from customlabels.training.backbone import create_backbone
 from customlabels.training.config import TrainConfig, load_config, save_config
 from customlabels.training.export import check_onnx, export_onnx

@@ -17,10 +17,10 @@ from torch import nn
 
 from customlabels.core.dataset import ImageRecord
 from customlabels.core.detections import Detections
+from customlabels.core.model_card import InputSpec
 from customlabels.evaluation.curves import best_f1_threshold
 from customlabels.evaluation.metrics import classification_metrics, detection_metrics
 from customlabels.inference.decode import FcosDecodeParams, decode_classifier, decode_fcos
-from customlabels.inference.model_card import InputSpec
 from customlabels.inference.preprocess import Letterbox
 from customlabels.training.backbone import Backbone
 from customlabels.training.config import TrainConfig

@@ -24,8 +24,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from customlabels.core.dataset import ImageRecord
+from customlabels.core.model_card import InputSpec
 from customlabels.errors import DatasetError
-from customlabels.inference.model_card import InputSpec
 from customlabels.inference.preprocess import Letterbox, preprocess
 from customlabels.training.backbone import Backbone
 from customlabels.training.config import AugmentConfig, InputConfig

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from customlabels.core.dataset import Task
+from customlabels.core.model_card import InputSpec, ModelCard
 from customlabels.errors import InvalidParameterError
-from customlabels.inference.model_card import InputSpec, ModelCard
 
 
 def test_round_trip(tmp_path: Path) -> None:
