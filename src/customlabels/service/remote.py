@@ -39,13 +39,12 @@ def call_remote(endpoint: str, operation: str, params: dict[str, Any], client: A
     Raises:
         CustomLabelsError: the subclass named by the server's ``__type`` (message kept).
     """
+    from botocore import xform_name  # boto3's own rule for client method names
     from botocore.exceptions import ClientError
-
-    from customlabels.api.awsjson import snake
 
     client = client or rekognition_client(endpoint)
     try:
-        result: dict[str, Any] = getattr(client, snake(operation))(**params)
+        result: dict[str, Any] = getattr(client, xform_name(operation))(**params)
     except ClientError as exc:
         err = exc.response.get("Error", {})
         code, message = str(err.get("Code", "")), str(err.get("Message", ""))
