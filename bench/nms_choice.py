@@ -22,7 +22,7 @@ from customlabels.evaluation.metrics import detection_metrics
 from customlabels.inference.decode import FcosDecodeParams, decode_fcos
 from customlabels.inference.predictor import Predictor
 from customlabels.inference.preprocess import preprocess
-from customlabels.training.tasks import (
+from customlabels.training.selection import (
     DEFAULT_NMS_IOU,
     NMS_CANDIDATES,
     NMS_MARGIN,

@@ -1,5 +1,5 @@
 """Assumed thresholds: each label's own best-F1 confidence on validation, or shrunk towards the
-pooled one by its evidence (``training.tasks.label_thresholds``), scored on the test split.
+pooled one by its evidence (``training.selection.label_thresholds``), scored on the test split.
 
     .venv/bin/python bench/threshold_choice.py MODEL_DIR [MODEL_DIR ...]
 
@@ -20,7 +20,7 @@ from PIL import Image
 from customlabels.core.model_card import Task
 from customlabels.evaluation.metrics import classification_metrics, detection_metrics
 from customlabels.inference.predictor import Predictor
-from customlabels.training.tasks import THRESHOLD_PRIOR, label_thresholds
+from customlabels.training.selection import THRESHOLD_PRIOR, label_thresholds
 from stored_models import REPO, report_per_model, split_records
 
 RESULTS = REPO / "bench" / "results" / "thresholds.md"

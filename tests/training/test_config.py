@@ -5,9 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from customlabels.errors import ConfigError
-from customlabels.training.config import TrainConfig, load_config, save_config
+from customlabels.training.config import (
+    Device,
+    TaskChoice,
+    TrainConfig,
+    load_config,
+    save_config,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_yaml_round_trip(tmp_path: Path) -> None:
@@ -40,7 +50,7 @@ def test_partial_config_keeps_defaults(tmp_path: Path) -> None:
         ({"model": {"finetune_stages": 3}}, "model.finetune_stages"),
         ({"input": {"view_window": 500}}, "input.view_window"),
         ({"augment": {"hflip": 1.5}}, "augment.hflip"),
-        ({"augment": {"scale_min": 2.0, "scale_max": 1.0}}, "augment.scale_min"),
+        ({"augment": {"scale_min": 2.0, "scale_max": 1.0}}, "augment.scale_max"),
         ({"eval": {"nms_iou": 0}}, "eval.nms_iou"),
         ({"device": "tpu"}, "device"),
         ({"task": "segmentation"}, "task"),
@@ -69,3 +79,47 @@ def test_unknown_backbone_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"model\.backbone"):
         create_backbone("resnet-9000")
+
+
+def test_every_field_at_fault_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict({"threads": -1, "optim": {"batch_size": 0}}, source="my.yaml")
+    assert info.value.message == (
+        "my.yaml: threads: expected ≥ 0, got -1; optim.batch_size: expected ≥ 1, got 0"
+    )
+
+
+def test_enums_are_read_and_written_by_name(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("task: detection\ndevice: cpu\ntime_budget_s: 60\n")
+    config, _ = load_config(tmp_path / "c.yaml")
+    assert config.task is TaskChoice.DETECTION and config.device is Device.CPU
+    assert config.time_budget_s == 60.0 and isinstance(config.time_budget_s, float)
+    save_config(config, tmp_path / "out.yaml")
+    written = yaml.safe_load((tmp_path / "out.yaml").read_text())
+    assert written["task"] == "detection" and written["device"] == "cpu"
+
+
+def test_a_config_is_frozen_and_resolved_into_validated_copies() -> None:
+    config = TrainConfig()
+    with pytest.raises(ValidationError, match="frozen"):
+        config.optim.steps = 5  # type: ignore[misc]
+    planned = config.resolved({"optim.steps": 120, "task": "detection"})
+    assert planned.optim.steps == 120 and planned.task is TaskChoice.DETECTION
+    assert config.optim.steps is None and config.task is TaskChoice.AUTO
+    assert planned.augment == config.augment
+    with pytest.raises(ConfigError, match=r"^arguments: optim\.steps: expected ≥ 1, got 0$"):
+        config.resolved({"optim.steps": 0}, source="arguments")
+    with pytest.raises(KeyError, match=r"optim\.step'"):
+        config.resolved({"optim.step": 1})
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_example_configs_load(path: Path) -> None:
+    config, raw = load_config(path)
+    assert raw, "an example sets some field"
+    for section, fields in raw.items():
+        if isinstance(fields, dict):
+            for name, value in fields.items():
+                assert getattr(getattr(config, section), name) == value
+        else:
+            assert getattr(config, section) == fields

@@ -56,19 +56,3 @@ def test_view_cap_follows_memory() -> None:
     large = TrainConfig.from_dict({"input": {"width": 960, "height": 960}})
     assert max_views(small, 400) > max_views(large, 400) >= 1
     assert max_views(large, 100_000) == 1
-
-
-def test_test_set_labels_are_mapped_by_name() -> None:
-    from customlabels.core.dataset import Dataset, LabelMap
-    from customlabels.errors import DatasetError
-    from customlabels.training.run import _relabel
-
-    test = Dataset(
-        LabelMap(["queen", "bee"]),
-        [ImageRecord(ref="t.jpg", boxes=[[0, 0, 4, 4], [1, 1, 5, 5]], box_labels=[0, 1])],
-    )
-    mapped = _relabel(test, ["bee", "pollenbee", "queen"])
-    assert mapped.labels.names == ["bee", "pollenbee", "queen"]
-    assert mapped.images[0].box_labels.tolist() == [2, 0]
-    with pytest.raises(DatasetError, match="drone"):
-        _relabel(Dataset(LabelMap(["drone"]), []), ["bee"])

@@ -87,7 +87,15 @@ def test_large_views_are_cut_to_a_window_around_boxes(tiny_detector_data) -> Non
     inp = InputConfig(width=1280, height=736, crop=320, view_window=512)
     aug = AugmentConfig(object_crops=1.0, scale_min=1.0, scale_max=1.0)
     whole = make_view(
-        rec, 0, 0, backbone, InputConfig(1280, 736, 320, 0), aug, 0, torch.device("cpu"), 1
+        rec,
+        0,
+        0,
+        backbone,
+        InputConfig(width=1280, height=736, crop=320, view_window=0),
+        aug,
+        0,
+        torch.device("cpu"),
+        1,
     )
     view = make_view(rec, 0, 0, backbone, inp, aug, 0, torch.device("cpu"), 1)
     assert whole.size_hw == (736, 1280) and view.size_hw == (512, 512)

@@ -1,295 +1,261 @@
-"""``TrainConfig``: every training knob, with its default, in one typed place.
+"""``TrainConfig``: every training knob, with its default and its allowed range, in one place.
 
+The fields are pydantic models: the type, default and constraint of each knob sit on the knob.
 ``config.yaml`` in a model folder is ``TrainConfig.to_dict()``; ``--config FILE.yaml`` reads it
-back (any subset of fields; unknown or ill-typed fields raise :class:`ConfigError` naming the
-field). The automatic recipe (``recipe.py``) fills in what the user did not fix.
+back (any subset of fields). Unknown or ill-typed fields raise :class:`ConfigError` naming the
+file and the field (``my.yaml: optim.lr: expected < 1, got 5``). The automatic recipe
+(``recipe.py``) fills in what the user did not fix.
+
+Configs are frozen: a run never changes the one it was given. Each step that settles a value
+(the recipe, the views computed in the budget, the steps planned, the NMS IoU chosen on
+validation) makes a resolved copy with :meth:`TrainConfig.resolved`, validated like a file.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from customlabels.errors import ConfigError
 
 __all__ = [
     "AugmentConfig",
+    "Device",
     "EvalConfig",
     "InputConfig",
     "ModelConfig",
     "OptimConfig",
+    "TaskChoice",
     "TrainConfig",
     "load_config",
     "save_config",
 ]
 
 
-@dataclass
-class ModelConfig:
-    # Pretrained, frozen feature extractor (registry key in training/backbone.py).
+class TaskChoice(StrEnum):
+    """What to train; ``auto`` follows the dataset (boxes -> detector, labels -> classifier)."""
+
+    AUTO = "auto"
+    DETECTION = "detection"
+    CLASSIFICATION = "classification"
+
+
+class Device(StrEnum):
+    """Where to train; ``auto`` is CUDA when a device is present, else the CPU."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+def _zero_or_side(value: int) -> int:
+    if value != 0 and (value < 64 or value % 32):
+        raise ValueError("0 or a multiple of 32 ≥ 64")
+    return value
+
+
+# Shared field types.
+Fraction = Annotated[float, Field(ge=0, le=1)]  # a probability or a share, 0–1
+Side = Annotated[int, Field(ge=64, multiple_of=32)]  # pixels; the backbone's stride is 32
+Positive = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Section(BaseModel):
+    """A group of knobs: typed strictly (``true`` is not an integer, ``"0.1"`` not a number),
+    closed to unknown fields, frozen."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class ModelConfig(_Section):
+    # Pretrained feature extractor (registry key in training/backbone.py).
     backbone: str = "efficientnet-lite0"
-    # Width of the FPN and of the FCOS head (detector only).
-    fpn_channels: int = 64
+    # Width of the FPN and of the FCOS head (detector only); GroupNorm uses 32 groups.
+    fpn_channels: Annotated[int, Field(gt=0, multiple_of=32)] = 64
     # 3×3 conv + GroupNorm + ReLU layers in each FCOS head branch.
-    head_convs: int = 2
+    head_convs: Annotated[int, Field(ge=1, le=4)] = 2
     # FCOS positive sampling radius, in strides.
-    center_sampling_radius: float = 1.5
+    center_sampling_radius: Annotated[float, Field(gt=0)] = 1.5
     # Fine-tune the backbone's last N stages (0 = frozen; 1 = the stride-32 stage over cached
     # stride-16 maps; 2 = the stride-16 and stride-32 stages over cached stride-8 maps). The
     # classifier also fine-tunes the final 1×1 conv when N > 0. 2: clearly better for bee-crops,
     # as good on the bee frames in a third of the steps, slightly worse on BCCD
     # (bench/results/training.md).
-    finetune_stages: int = 2
+    finetune_stages: Annotated[int, Field(ge=0, le=2)] = 2
     # Classifier: hidden layer width on the pooled features (0 = a linear layer).
-    classifier_hidden: int = 0
+    classifier_hidden: Count = 0
     # Learning rate of fine-tuned backbone blocks (detector or classifier), × optim.lr.
-    tail_lr_scale: float = 0.05
+    tail_lr_scale: Annotated[float, Field(gt=0, le=1)] = 0.05
 
 
-@dataclass
-class InputConfig:
-    # The served input (model.json "input"): letterboxed to width × height (multiples of 32).
-    width: int = 640
-    height: int = 640
-    # Detector training crops, in pixels of the (scaled) image (multiple of 32). Training on
-    # crops of a high-resolution image while detecting on the whole frame.
-    crop: int = 320
+class InputConfig(_Section):
+    # The served input (model.json "input"): letterboxed to width × height.
+    width: Side = 640
+    height: Side = 640
+    # Detector training crops, in pixels of the (scaled) image. Training on crops of a
+    # high-resolution image while detecting on the whole frame.
+    crop: Side = 320
     # Detector views larger than this side (pixels) are cut to a window of it around a random
     # box before the backbone runs, so caching costs per window, not per up-scaled frame
     # (0 = whole views; never less than input.crop).
-    view_window: int = 512
+    view_window: Annotated[int, AfterValidator(_zero_or_side)] = 512
 
 
-@dataclass
-class AugmentConfig:
+class AugmentConfig(_Section):
     # Augmented copies of each training image whose backbone features are computed once and
     # cached (torchvision.transforms.v2; the first copy is un-augmented at scale 1).
-    views_per_image: int = 3
+    views_per_image: Positive = 3
     # Scale jitter: each view is resized by a factor in [scale_min, scale_max] of the input scale.
-    scale_min: float = 0.6
-    scale_max: float = 1.6
+    scale_min: Annotated[float, Field(gt=0, le=4)] = 0.6
+    scale_max: Annotated[float, Field(gt=0, le=4)] = 1.6
     # Flip probabilities.
-    hflip: float = 0.5
-    vflip: float = 0.0
+    hflip: Fraction = 0.5
+    vflip: Fraction = 0.0
     # Colour jitter strength (brightness/contrast/saturation ± this, hue ± this/4).
-    color: float = 0.25
+    color: Fraction = 0.25
     # Fraction of detector crops centred on a (repeat-factor sampled) box; the rest are random.
-    object_crops: float = 0.7
+    object_crops: Fraction = 0.7
     # A box cut by a crop is kept when at least this fraction of its area remains.
-    min_visible: float = 0.4
+    min_visible: Fraction = 0.4
     # Repeat-factor sampling threshold (LVIS): images with labels rarer than this fraction of
     # images are drawn more often (0 disables).
-    repeat_threshold: float = 0.3
+    repeat_threshold: Fraction = 0.3
+
+    @field_validator("scale_max")
+    @classmethod
+    def _not_below_scale_min(cls, value: float, info: ValidationInfo) -> float:
+        low = info.data.get("scale_min")
+        if low is not None and value < low:
+            raise ValueError(f"≥ scale_min ({low})")
+        return value
 
 
-@dataclass
-class OptimConfig:
+class OptimConfig(_Section):
     # Training steps; null = as many as the time budget allows (measured step time).
-    steps: int | None = None
-    batch_size: int = 8
-    lr: float = 0.002
-    weight_decay: float = 0.0001
+    steps: Annotated[int | None, Field(ge=1)] = None
+    batch_size: Positive = 8
+    # AdamW.
+    lr: Annotated[float, Field(gt=0, lt=1)] = 0.002
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0001
     # Linear warm-up steps, then cosine decay to lr × final_lr_fraction.
-    warmup_steps: int = 100
-    final_lr_fraction: float = 0.02
+    warmup_steps: Count = 100
+    final_lr_fraction: Fraction = 0.02
     # Gradient-norm clipping (0 disables).
-    clip_grad: float = 10.0
+    clip_grad: Annotated[float, Field(ge=0)] = 10.0
 
 
-@dataclass
-class EvalConfig:
+class EvalConfig(_Section):
     # Fraction of the training part carved out as validation (group-aware), never the test set.
-    validation_fraction: float = 0.15
+    validation_fraction: Annotated[float, Field(gt=0, lt=0.9)] = 0.15
     # Automatic test split when no --test manifest is given.
-    test_fraction: float = 0.2
+    test_fraction: Annotated[float, Field(gt=0, lt=0.9)] = 0.2
     # Validate every this many steps (0 = about eight times per run).
-    every: int = 0
-    # Decoding (written to model.json "head").
-    score_threshold: float = 0.05
+    every: Count = 0
+    # Decoding (written to model.json "head"): candidates below this score are dropped.
+    score_threshold: Annotated[float, Field(ge=0, lt=1)] = 0.05
     # Class-wise NMS IoU; null: chosen after training on validation among 0.4–0.7 (dense
     # clusters of small objects gain from a lower value, touching cells do not).
-    nms_iou: float | None = None
-    topk_per_level: int = 1000
-    max_detections: int = 1000
+    nms_iou: Annotated[float | None, Field(gt=0, le=1)] = None
+    topk_per_level: Positive = 1000
+    max_detections: Positive = 1000
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(_Section):
     """All knobs of a training run (see ``docs/training.md``)."""
 
-    # "auto": from the dataset (boxes -> detector, image labels -> classifier).
-    task: str = "auto"
+    # Enums are read from their names in YAML (strict typing would want an enum instance).
+    task: Annotated[TaskChoice, Field(strict=False)] = TaskChoice.AUTO
     # Seconds for the whole run (caching, training, validation); used when optim.steps is null.
-    time_budget_s: float = 900.0
+    time_budget_s: Annotated[float, Field(gt=0)] = 900.0
     seed: int = 0
-    # auto | cpu | cuda
-    device: str = "auto"
+    device: Annotated[Device, Field(strict=False)] = Device.AUTO
     # CPU threads for torch (0 = the idle cores: all of them on an idle machine, 1 on a busy one).
-    threads: int = 0
-    model: ModelConfig = field(default_factory=ModelConfig)
-    input: InputConfig = field(default_factory=InputConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    threads: Count = 0
+    model: ModelConfig = ModelConfig()
+    input: InputConfig = InputConfig()
+    augment: AugmentConfig = AugmentConfig()
+    optim: OptimConfig = OptimConfig()
+    eval: EvalConfig = EvalConfig()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain YAML/JSON values (enums as their names), every field."""
+        return self.model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
-        config = _build(cls, data, source, "")
-        validate(config, source)
-        return config
+    def from_dict(cls, data: Any, source: str = "config") -> TrainConfig:
+        """Build from a (partial) mapping; raises :class:`ConfigError` naming ``source`` and
+        each field at fault."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: config: expected a mapping, got {data!r}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(
+                f"{source}: " + "; ".join(_describe(e) for e in exc.errors())
+            ) from None
+
+    def resolved(self, changes: dict[str, Any], source: str = "resolved config") -> TrainConfig:
+        """A copy with ``{"optim.steps": 120, ...}`` (dotted field paths) set, validated like a
+        file (``source`` names where the values came from in an error)."""
+        data = self.to_dict()
+        for dotted, value in changes.items():
+            *parents, name = dotted.split(".")
+            node = data
+            for part in parents:
+                node = node[part]
+            if name not in node:
+                raise KeyError(f"no config field {dotted!r}")
+            node[name] = value
+        return TrainConfig.from_dict(data, source=source)
 
 
-def _build(kind: type, data: Any, source: str, prefix: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {prefix or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(kind)
-    names = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown field {prefix}{unknown[0]}; expected one of {sorted(names)}"
-        )
-    values: dict[str, Any] = {}
-    for name, value in data.items():
-        hint = hints[name]
-        path = f"{prefix}{name}"
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, value, source, path + ".")  # type: ignore[arg-type]
-        else:
-            values[name] = _coerce(hint, value, source, path)
-    return kind(**values)
+# "expected …" for each pydantic error type (its ``ctx`` fills the braces).
+_EXPECTED = {
+    "greater_than": "> {gt}",
+    "greater_than_equal": "≥ {ge}",
+    "less_than": "< {lt}",
+    "less_than_equal": "≤ {le}",
+    "multiple_of": "a multiple of {multiple_of}",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "enum": "one of {expected}",
+    "model_type": "a mapping",
+    "value_error": "{error}",
+}
 
 
-def _coerce(hint: Any, value: Any, source: str, path: str) -> Any:
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value is None:
-        if type(None) in options:
-            return None
-        raise ConfigError(f"{source}: {path}: expected {_name(hint)}, got null")
-    for option in options:
-        if option is bool and isinstance(value, bool):
-            return value
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if option is str and isinstance(value, str):
-            return value
-    raise ConfigError(f"{source}: {path}: expected {_name(hint)}, got {value!r}")
+def _describe(error: Any) -> str:
+    path = ".".join(str(part) for part in error["loc"]) or "config"
+    if error["type"] == "extra_forbidden":
+        return f"unknown field {path}; expected one of {_field_names(error['loc'][:-1])}"
+    template = _EXPECTED.get(error["type"])
+    ctx = error.get("ctx") or {}
+    expected = template.format(**ctx) if template else error["msg"]
+    value = error["input"]
+    return f"{path}: expected {expected}, got {'null' if value is None else repr(value)}"
 
 
-def _name(hint: Any) -> str:
-    return str(hint).replace("<class '", "").replace("'>", "")
-
-
-_DEVICES = ("auto", "cpu", "cuda")
-_TASKS = ("auto", "detection", "classification")
-
-
-def validate(c: TrainConfig, source: str = "config") -> None:
-    """Range checks; raises ConfigError naming the field (``expected …, got …``)."""
-
-    def need(ok: bool, path: str, expected: str, got: Any) -> None:
-        if not ok:
-            raise ConfigError(f"{source}: {path}: expected {expected}, got {got!r}")
-
-    need(c.task in _TASKS, "task", f"one of {list(_TASKS)}", c.task)
-    need(c.device in _DEVICES, "device", f"one of {list(_DEVICES)}", c.device)
-    need(c.time_budget_s > 0, "time_budget_s", "a number of seconds > 0", c.time_budget_s)
-    need(c.threads >= 0, "threads", "an integer ≥ 0", c.threads)
-    need(
-        c.model.fpn_channels % 32 == 0 and c.model.fpn_channels > 0,
-        "model.fpn_channels",
-        "a positive multiple of 32 (GroupNorm uses 32 groups)",
-        c.model.fpn_channels,
-    )
-    need(1 <= c.model.head_convs <= 4, "model.head_convs", "an integer in 1–4", c.model.head_convs)
-    need(
-        c.model.center_sampling_radius > 0,
-        "model.center_sampling_radius",
-        "> 0",
-        c.model.center_sampling_radius,
-    )
-    need(
-        c.model.classifier_hidden >= 0,
-        "model.classifier_hidden",
-        "an integer ≥ 0",
-        c.model.classifier_hidden,
-    )
-    need(
-        0 <= c.model.finetune_stages <= 2,
-        "model.finetune_stages",
-        "an integer in 0–2",
-        c.model.finetune_stages,
-    )
-    need(
-        0 < c.model.tail_lr_scale <= 1,
-        "model.tail_lr_scale",
-        "a number in (0, 1]",
-        c.model.tail_lr_scale,
-    )
-    for name in ("width", "height", "crop"):
-        value = getattr(c.input, name)
-        need(value >= 64 and value % 32 == 0, f"input.{name}", "a multiple of 32 ≥ 64", value)
-    need(
-        c.input.view_window == 0 or (c.input.view_window % 32 == 0 and c.input.view_window >= 64),
-        "input.view_window",
-        "0 or a multiple of 32 ≥ 64",
-        c.input.view_window,
-    )
-    a = c.augment
-    need(a.views_per_image >= 1, "augment.views_per_image", "an integer ≥ 1", a.views_per_image)
-    need(
-        0 < a.scale_min <= a.scale_max <= 4,
-        "augment.scale_min/scale_max",
-        "0 < scale_min ≤ scale_max ≤ 4",
-        (a.scale_min, a.scale_max),
-    )
-    for name in ("hflip", "vflip", "object_crops", "min_visible", "repeat_threshold"):
-        need(0 <= getattr(a, name) <= 1, f"augment.{name}", "a number in 0–1", getattr(a, name))
-    need(0 <= a.color <= 1, "augment.color", "a number in 0–1", a.color)
-    o = c.optim
-    need(o.steps is None or o.steps >= 1, "optim.steps", "null or an integer ≥ 1", o.steps)
-    need(o.batch_size >= 1, "optim.batch_size", "an integer ≥ 1", o.batch_size)
-    need(0 < o.lr < 1, "optim.lr", "a learning rate in (0, 1)", o.lr)
-    need(o.weight_decay >= 0, "optim.weight_decay", "≥ 0", o.weight_decay)
-    need(o.warmup_steps >= 0, "optim.warmup_steps", "an integer ≥ 0", o.warmup_steps)
-    need(
-        0 <= o.final_lr_fraction <= 1,
-        "optim.final_lr_fraction",
-        "a number in 0–1",
-        o.final_lr_fraction,
-    )
-    need(o.clip_grad >= 0, "optim.clip_grad", "≥ 0", o.clip_grad)
-    e = c.eval
-    need(
-        0 < e.validation_fraction < 0.9,
-        "eval.validation_fraction",
-        "a fraction in (0, 0.9)",
-        e.validation_fraction,
-    )
-    need(0 < e.test_fraction < 0.9, "eval.test_fraction", "a fraction in (0, 0.9)", e.test_fraction)
-    need(e.every >= 0, "eval.every", "an integer ≥ 0", e.every)
-    need(
-        0 <= e.score_threshold < 1, "eval.score_threshold", "a number in [0, 1)", e.score_threshold
-    )
-    need(
-        e.nms_iou is None or 0 < e.nms_iou <= 1,
-        "eval.nms_iou",
-        "null or a number in (0, 1]",
-        e.nms_iou,
-    )
-    need(e.topk_per_level >= 1, "eval.topk_per_level", "an integer ≥ 1", e.topk_per_level)
-    need(e.max_detections >= 1, "eval.max_detections", "an integer ≥ 1", e.max_detections)
+def _field_names(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = TrainConfig
+    for part in loc:
+        annotation = model.model_fields[str(part)].annotation
+        assert isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        model = annotation
+    return sorted(model.model_fields)
 
 
 def load_config(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
@@ -304,4 +270,5 @@ def load_config(path: Path) -> tuple[TrainConfig, dict[str, Any]]:
 
 
 def save_config(config: TrainConfig, path: Path) -> None:
+    """Write ``config`` as YAML in field order (what :func:`load_config` reads back)."""
     Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

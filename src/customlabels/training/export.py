@@ -11,13 +11,27 @@ import numpy as np
 import torch
 from torch import nn
 
+from customlabels.core.model_card import ONNX_NAME, InputSpec
 from customlabels.errors import InternalServerError
+from customlabels.training.adapter import TaskAdapter
 
-__all__ = ["OPSET", "check_onnx", "export_onnx"]
+__all__ = ["OPSET", "check_onnx", "export_onnx", "export_task"]
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
+
+
+def export_task(task: TaskAdapter, out_dir: Path, spec: InputSpec) -> float:
+    """Export the trained ``task`` to ``out_dir/model.onnx`` at the served input size and check
+    it against PyTorch; returns the max abs difference of the outputs."""
+    module = task.export_module()
+    path = out_dir / ONNX_NAME
+    size_hw = (spec.height, spec.width)
+    export_onnx(module, path, task.head_card()["outputs"], size_hw)
+    diff = check_onnx(module, path, size_hw)
+    log.info("exported %s (ONNX vs PyTorch max diff %.1e)", path, diff)
+    return diff
 
 
 def export_onnx(

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from customlabels.errors import ConfigError
+from customlabels.training.adapter import TaskAdapter
 from customlabels.training.config import OptimConfig
-from customlabels.training.tasks import TaskAdapter
 
 __all__ = ["LoopResult", "lr_at", "run_loop"]
 
@@ -101,8 +101,7 @@ def run_loop(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     module = task.module
     params = [p for p in module.parameters() if p.requires_grad]
-    groups = task.param_groups() if hasattr(task, "param_groups") else [{"params": params}]
-    opt = torch.optim.AdamW(groups, lr=optim.lr, weight_decay=optim.weight_decay)
+    opt = torch.optim.AdamW(task.param_groups(), lr=optim.lr, weight_decay=optim.weight_decay)
     rng = np.random.default_rng([seed, 7])
     step, history, elapsed0 = 0, [], 0.0
     best: dict[str, Any] = {"score": -math.inf, "step": 0, "state": None, "eval": {}, "thr": {}}

@@ -15,7 +15,6 @@ Only the fields the user did not set (in ``--config``) are chosen here:
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from customlabels.core.dataset import ImageRecord, Task
-from customlabels.training.config import TrainConfig
+from customlabels.training.config import TaskChoice, TrainConfig
 
 __all__ = ["CACHE_SHARE", "DatasetSummary", "auto_config", "is_set", "max_views", "summarize"]
 
@@ -93,24 +92,27 @@ def is_set(user: dict[str, Any], dotted: str) -> bool:
 def auto_config(
     base: TrainConfig, user: dict[str, Any], summary: DatasetSummary
 ) -> tuple[TrainConfig, list[str]]:
-    """Fill the fields the user did not set; returns the config and human-readable notes."""
-    c = copy.deepcopy(base)
+    """Fill the fields the user did not set; returns a resolved copy and human-readable notes."""
     notes: list[str] = []
-    if c.task == "auto":
-        c.task = "detection" if summary.task == Task.OBJECT_LOCALIZATION else "classification"
-    if c.task == "classification":
-        if not is_set(user, "input.width"):
-            c.input.width = CLASSIFIER_SIDE
-        if not is_set(user, "input.height"):
-            c.input.height = CLASSIFIER_SIDE
-        if not is_set(user, "augment.scale_min"):
-            c.augment.scale_min = 0.6  # RandomResizedCrop area fraction
-        if not is_set(user, "optim.lr"):
-            c.optim.lr = 0.003
-        if not is_set(user, "optim.batch_size"):
-            c.optim.batch_size = 64
-        if not is_set(user, "augment.vflip"):
-            c.augment.vflip = 0.0
+    changes: dict[str, Any] = {}
+
+    def choose(dotted: str, value: Any) -> None:
+        if not is_set(user, dotted):
+            changes[dotted] = value
+
+    task = base.task
+    if task == TaskChoice.AUTO:
+        detector = summary.task == Task.OBJECT_LOCALIZATION
+        task = TaskChoice.DETECTION if detector else TaskChoice.CLASSIFICATION
+        changes["task"] = task.value
+    if task == TaskChoice.CLASSIFICATION:
+        choose("input.width", CLASSIFIER_SIDE)
+        choose("input.height", CLASSIFIER_SIDE)
+        choose("augment.scale_min", 0.6)  # RandomResizedCrop area fraction
+        choose("optim.lr", 0.003)
+        choose("optim.batch_size", 64)
+        choose("augment.vflip", 0.0)
+        c = base.resolved(changes)
         notes.append(f"classifier at {c.input.width}×{c.input.height}")
         return c, notes
     rel = summary.median_rel_box if math.isfinite(summary.median_rel_box) else 0.1
@@ -121,24 +123,20 @@ def auto_config(
         w, h = long_side, _ceil32(long_side / aspect)
     else:
         w, h = _ceil32(long_side * aspect), long_side
-    if not is_set(user, "input.width"):
-        c.input.width = w
-    if not is_set(user, "input.height"):
-        c.input.height = h
+    choose("input.width", w)
+    choose("input.height", h)
+    width = changes.get("input.width", base.input.width)
+    height = changes.get("input.height", base.input.height)
     notes.append(
         f"median object {rel * 100:.1f}% of the image side -> input "
-        f"{c.input.width}×{c.input.height} (≈{rel * max(c.input.width, c.input.height):.0f} px)"
+        f"{width}×{height} (≈{rel * max(width, height):.0f} px)"
     )
-    if not is_set(user, "input.crop"):
-        c.input.crop = min(320, _round32(max(c.input.width, c.input.height)))
-    small = rel * max(c.input.width, c.input.height) < 32
-    if small:
-        if not is_set(user, "augment.scale_max"):
-            c.augment.scale_max = 1.8
-        if not is_set(user, "augment.scale_min"):
-            c.augment.scale_min = 0.7
+    choose("input.crop", min(320, _round32(max(width, height))))
+    if rel * max(width, height) < 32:
+        choose("augment.scale_max", 1.8)
+        choose("augment.scale_min", 0.7)
         notes.append("small objects: scale jitter 0.7–1.8 on 320-px crops of the scaled frames")
-    return c, notes
+    return base.resolved(changes), notes
 
 
 def max_views(c: TrainConfig, n_images: int) -> int:
@@ -148,7 +146,7 @@ def max_views(c: TrainConfig, n_images: int) -> int:
     # pixel; fine-tuned stages are not cached.
     per_level = (40 / 64, 112 / 256, 320 / 1024)
     levels = 3 - c.model.finetune_stages
-    if c.task == "classification":
+    if c.task == TaskChoice.CLASSIFICATION:
         # One pooled float32 vector, or the float16 map the fine-tuned stages start from.
         per_view = (
             2.0 * per_level[levels - 1] * c.input.width * c.input.height
