@@ -1,4 +1,5 @@
-"""The pure core: boxes, annotations, datasets and detections (stdlib + numpy only)."""
+"""The pure core: boxes, annotations, datasets, detections and the model card (``model_card``:
+the contract every layer reads) — stdlib + numpy only."""
 
 from customlabels.core.boxes import (
     box_area,

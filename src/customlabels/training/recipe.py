@@ -10,7 +10,7 @@ Only the fields the user did not set (in ``--config``) are chosen here:
 - ``augment.scale_min/max``: wider scale jitter for small objects (scale diversity).
 - ``augment.views_per_image``: as many augmented views as about a third of the budget allows
   (computed pass over the data by pass, so a contended CPU gives fewer), under a memory cap.
-- ``optim.steps`` (when null) is set later from the measured step time (``run.py``).
+- ``optim.steps`` (when null) is set later from the measured step time (``budget.py``).
 """
 
 from __future__ import annotations
