@@ -81,12 +81,9 @@ def _project_arn(project: str, endpoint: str | None, home: Path | None) -> str:
 
 
 def _s3_object(uri: str, option: str) -> dict[str, str]:
-    from customlabels.service.buckets import parse_s3_uri
+    from customlabels.core.uris import parse_s3_uri
 
-    try:
-        bucket, key = parse_s3_uri(uri)
-    except InvalidParameterError:
-        raise InvalidParameterError(f"{option}: expected s3://BUCKET/KEY, got {uri!r}") from None
+    bucket, key = parse_s3_uri(uri, what=option)
     return {"Bucket": bucket, "Name": key}
 
 
@@ -120,14 +117,14 @@ def serve(
     from dataclasses import replace
 
     from customlabels.api.server import run
-    from customlabels.service.settings import parse_duration
+    from customlabels.core.durations import parse_duration
 
     settings = _settings(
         home,
         buckets,
         database_url=database_url,
         s3_endpoint_url=s3_endpoint_url,
-        train_time_budget_s=parse_duration(train_time_budget),
+        train_time_budget_s=parse_duration(train_time_budget, "--train-time-budget"),
         threads_per_session=threads,
         auth=not no_auth,
         host=host,
@@ -224,7 +221,7 @@ def models_train(
     buckets: Path | None = _BUCKETS,
 ) -> None:
     """Train a model version (CreateProjectVersion); locally it runs in the foreground."""
-    from customlabels.service.settings import parse_duration
+    from customlabels.core.durations import parse_duration
     from customlabels.service.versions import TIME_BUDGET_TAG
 
     params: dict[str, Any] = {
@@ -234,10 +231,12 @@ def models_train(
         "TestingData": {"AutoCreate": auto_test},
     }
     if output:
-        bucket, _, prefix = output.removeprefix("s3://").partition("/")
+        from customlabels.core.uris import parse_s3_uri
+
+        bucket, prefix = parse_s3_uri(output, key_required=False, what="--output")
         params["OutputConfig"] = {"S3Bucket": bucket, "S3KeyPrefix": prefix}
     if time_budget:
-        params["Tags"] = {TIME_BUDGET_TAG: f"{parse_duration(time_budget):g}"}
+        params["Tags"] = {TIME_BUDGET_TAG: f"{parse_duration(time_budget, '--time-budget'):g}"}
     result = _call("CreateProjectVersion", params, endpoint, home, buckets, wait=not endpoint)
     if not endpoint:
         arn = result["ProjectVersionArn"]
