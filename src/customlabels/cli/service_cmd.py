@@ -104,8 +104,8 @@ def serve(
     train_time_budget: str = typer.Option(
         "15m", help="Training budget of CreateProjectVersion (e.g. 90s, 15m, 2h)."
     ),
-    max_image_bytes: int = typer.Option(
-        4 * 1024 * 1024, help="Largest image accepted as request bytes."
+    max_image_bytes: int | None = typer.Option(
+        None, help="Largest image accepted as request bytes (default: the service's 4 MiB)."
     ),
     threads: int = typer.Option(1, help="ONNX Runtime threads of each inference session."),
     no_auth: bool = typer.Option(
@@ -130,7 +130,8 @@ def serve(
         host=host,
         port=port,
     )
-    settings.request_limits = replace(settings.request_limits, max_bytes=max_image_bytes)
+    if max_image_bytes is not None:
+        settings.request_limits = replace(settings.request_limits, max_bytes=max_image_bytes)
     run(settings.with_env_credentials(), log_level=log_level)
 
 

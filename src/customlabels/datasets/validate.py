@@ -11,14 +11,14 @@ code as a warning (``docs/datasets.md`` lists each choice).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from customlabels.core.dataset import Dataset, ImageRecord, LabelMap, Task
 from customlabels.core.uris import s3_bucket_of
-from customlabels.datasets.image_checks import ImageRules, check_image_file
+from customlabels.datasets.image_checks import check_image_file
 from customlabels.errors import ManifestError
 from customlabels.formats.checks import SERVICE_MAX_BOXES
 from customlabels.formats.groundtruth import read_ground_truth
@@ -29,6 +29,7 @@ from customlabels.formats.report import (
     ValidationReport,
     annotate_line,
 )
+from customlabels.io.images import TRAINING_LIMITS, ImageLimits
 
 __all__ = [
     "Issue",
@@ -60,7 +61,7 @@ class ValidationConfig:
 
     check_images: bool = True
     deep: bool = False
-    images: ImageRules = field(default_factory=ImageRules)
+    images: ImageLimits = TRAINING_LIMITS
     max_invalid_fraction: float = MAX_INVALID_FRACTION
     max_lines: int = 250_000
     max_manifest_bytes: int = 1024**3
