@@ -309,12 +309,18 @@ def _describe_dataset(w: World, p: Probe) -> None:
     p.effect("DatasetArn", stats["TotalEntries"] == 12)
 
 
-def _list_dataset_entries(w: World, p: Probe) -> None:
-    c = w.client
-    project = c.create_project(ProjectName="entries")["ProjectArn"]
-    arn = c.create_dataset(
+def _project_with_train(w: World, name: str) -> tuple[str, str]:
+    """A new project whose TRAIN dataset is a copy of the world's (12 BCCD lines)."""
+    project = w.client.create_project(ProjectName=name)["ProjectArn"]
+    arn = w.client.create_dataset(
         ProjectArn=project, DatasetType="TRAIN", DatasetSource={"DatasetArn": w.train}
     )["DatasetArn"]
+    return project, arn
+
+
+def _list_dataset_entries(w: World, p: Probe) -> None:
+    c = w.client
+    _, arn = _project_with_train(w, "entries")
     first = json.loads(c.list_dataset_entries(DatasetArn=arn)["DatasetEntries"][0])
     empty = dict(first, **{"cell-labels": {**first["cell-labels"], "annotations": []}})
     c.update_dataset_entries(DatasetArn=arn, Changes={"GroundTruth": json.dumps(empty).encode()})
@@ -362,10 +368,7 @@ def _update_dataset_entries(w: World, p: Probe) -> None:
 
 def _distribute_dataset_entries(w: World, p: Probe) -> None:
     c = w.client
-    project = c.create_project(ProjectName="distribute")["ProjectArn"]
-    train = c.create_dataset(
-        ProjectArn=project, DatasetType="TRAIN", DatasetSource={"DatasetArn": w.train}
-    )["DatasetArn"]
+    project, train = _project_with_train(w, "distribute")
     test = c.create_dataset(ProjectArn=project, DatasetType="TEST")["DatasetArn"]
     c.distribute_dataset_entries(Datasets=[{"Arn": train}, {"Arn": test}])
     moved = c.describe_dataset(DatasetArn=test)["DatasetDescription"]["DatasetStats"]
@@ -382,8 +385,7 @@ def _delete_dataset(w: World, p: Probe) -> None:
 
 def _create_project_version(w: World, p: Probe) -> None:
     c = w.client
-    project = c.create_project(ProjectName="train")["ProjectArn"]
-    c.create_dataset(ProjectArn=project, DatasetType="TRAIN", DatasetSource={"DatasetArn": w.train})
+    project, _ = _project_with_train(w, "train")
     c.create_dataset(ProjectArn=project, DatasetType="TEST", DatasetSource={"DatasetArn": w.train})
     base: dict[str, Any] = {"ProjectArn": project, "OutputConfig": {}}
     manifest = {"GroundTruthManifest": {"S3Object": {"Bucket": "bccd-demo", "Name": "m"}}}
