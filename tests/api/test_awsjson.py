@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -75,12 +77,20 @@ def test_dataset_from_a_ground_truth_manifest_in_a_bucket(client: Any) -> None:
     assert {d["DatasetType"] for d in project_desc["Datasets"]} == {"TRAIN", "TEST"}
 
 
-def test_update_dataset_entries_adds_and_replaces_by_source_ref(client: Any) -> None:
+def test_update_dataset_entries_adds_and_replaces_by_source_ref(
+    client: Any, bccd_buckets: Path
+) -> None:
     _, dataset = _project_with_train(client)
     first = json.loads(client.list_dataset_entries(DatasetArn=dataset)["DatasetEntries"][0])
     first["cell-labels"]["annotations"] = first["cell-labels"]["annotations"][:1]
     new = dict(first, **{"source-ref": "s3://bccd-demo/images/extra.jpg"})
     blob = (json.dumps(first) + "\n" + json.dumps(new) + "\n").encode()
+    with pytest.raises(ClientError) as exc:  # checked as CreateDataset checks: the image exists
+        client.update_dataset_entries(DatasetArn=dataset, Changes={"GroundTruth": blob})
+    assert _error(exc) == "InvalidParameterException"
+    assert "line 2: ERROR_INVALID_IMAGE" in exc.value.response["Error"]["Message"]
+    images = bccd_buckets / "bccd-demo" / "images"
+    shutil.copyfile(images / first["source-ref"].rsplit("/", 1)[1], images / "extra.jpg")
     client.update_dataset_entries(DatasetArn=dataset, Changes={"GroundTruth": blob})
     stats = client.describe_dataset(DatasetArn=dataset)["DatasetDescription"]
     assert stats["DatasetStats"]["TotalEntries"] == 13

@@ -78,3 +78,20 @@ def test_read_image_bytes(tmp_path: Path) -> None:
         read_image_bytes(tmp_path / "a.png", ImageLimits(max_bytes=5))
     with pytest.raises(InvalidImageError, match="cannot read"):
         read_image_bytes(tmp_path / "missing.png")
+
+
+def test_image_limits_and_decoding_live_in_io_images() -> None:
+    """The service's image limits are declared once and every decode goes through io.images:
+    no ``Image.open`` and no 15 MB / 4 MB / 4096 px figure elsewhere in the package."""
+    import re
+
+    src = Path(__file__).resolve().parents[2] / "src" / "customlabels"
+    pattern = re.compile(r"Image\.open\(|\b(4|15) \* (1024 \* 1024|_MB)|\b4096\b")
+    offenders = [
+        f"{path.relative_to(src)}:{n}"
+        for path in sorted(src.rglob("*.py"))
+        if path.relative_to(src) != Path("io/images.py")
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if pattern.search(line)
+    ]
+    assert offenders == []

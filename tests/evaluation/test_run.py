@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from customlabels.cli.main import app
 from customlabels.core.model_card import ModelCard
 from customlabels.evaluation import classification_metrics, detection_metrics
 from customlabels.evaluation.manifest import DETAILS_KEY, PREDICTIONS_KEY
@@ -135,20 +137,44 @@ def test_evaluation_manifest_round_trip(
     outcomes = detector_eval.evaluation.outcomes()
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     n_fn = n_tp_gt = 0
+    meta_key = PREDICTIONS_KEY + "-metadata"
     for line, out in zip(lines, outcomes, strict=True):
-        block = line[PREDICTIONS_KEY]
-        flags = [o[DETAILS_KEY] for o in block["objects"]]
+        block, meta = line[PREDICTIONS_KEY], line[PREDICTIONS_KEY + "-metadata"]
+        flags = [o[DETAILS_KEY] for o in meta["objects"]]
         assert len(flags) == len(block["annotations"])
         assert sum(f["is-true-positive"] for f in flags) == out.count(Kind.TRUE_POSITIVE)
         assert sum(f["is-false-positive"] for f in flags) == out.count(Kind.FALSE_POSITIVE)
         assert len(block["missed"]) == out.count(Kind.FALSE_NEGATIVE)
         for key, value in line.items():
-            if key.endswith("-metadata") and "objects" in value:
+            if key.endswith("-metadata") and "objects" in value and key != meta_key:
                 details = [o.get(DETAILS_KEY) for o in value["objects"]]
                 n_fn += sum(1 for d in details if d and d["is-false-negative"])
                 n_tp_gt += sum(1 for d in details if d and d["is-true-positive"])
     assert n_fn == sum(o.count(Kind.FALSE_NEGATIVE) for o in outcomes)
     assert n_tp_gt == sum(o.count(Kind.TRUE_POSITIVE) for o in outcomes)
+
+
+@pytest.mark.parametrize("which", ["detector", "classifier"])
+def test_the_evaluation_manifest_passes_dataset_validate(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    """What ``evaluate`` writes, ``dataset validate`` reads without a problem of its own: the
+    predictions are typed as such, not taken for a label attribute (issue 12)."""
+    ev: EvaluationOutput = request.getfixturevalue(f"{which}_eval")
+    manifest, buckets = request.getfixturevalue(f"{which}_test_set")
+    bucket_map = [f"{b}={folder}" for b, folder in buckets.items()]
+    args = ["dataset", "validate", "--json", "--bucket-map", *bucket_map]
+    original = json.loads(CliRunner().invoke(app, [*args[:2], str(manifest), *args[2:]]).stdout)
+    result = CliRunner().invoke(app, [*args[:2], str(ev.files["manifest"]), *args[2:]])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    stats = summary["statistics"]
+    assert stats["invalid_json_lines"] == 0 and stats["valid_json_lines"] == len(
+        ev.evaluation.records
+    )
+    assert summary["labels"] == original["labels"]
+    # no problem the test manifest itself does not have
+    assert {i["code"] for i in summary["issues"]} <= {i["code"] for i in original["issues"]}
 
 
 def test_classifier_evaluation(classifier_eval: EvaluationOutput) -> None:

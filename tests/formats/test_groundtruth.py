@@ -108,6 +108,26 @@ def test_boxes_are_xyxy_pixels() -> None:
     assert ds.labels.names == ["cat"]  # "dog" labels nothing: left out
 
 
+@pytest.mark.parametrize(
+    ("meta", "codes"),
+    [
+        ({"type": "customlabels/predictions"}, []),  # predictions: read past, not labels
+        ({}, ["ERROR_INVALID_LABEL_ATTRIBUTE_METADATA_FORMAT"]),  # no type: an error
+        (None, ["ERROR_INVALID_LABEL_ATTRIBUTE_METADATA_FORMAT"]),  # no metadata at all
+    ],
+)
+def test_prediction_attributes_are_not_labels(
+    meta: dict[str, Any] | None, codes: list[str]
+) -> None:
+    line = det_line()
+    line["customlabels-predictions"] = {"annotations": [{"class_id": 1, "left": 0, "top": 0}]}
+    if meta is not None:
+        line["customlabels-predictions-metadata"] = meta
+    ds, report = parse(line)
+    assert [i.code for i in report.issues] == codes
+    assert ds.labels.names == ["cat"] and len(ds.images[0].boxes) == 1
+
+
 def test_multilabel_and_mixed_lines() -> None:
     both = cls_attr(cls_attr(det_line(), "species", "tabby"), "mood", "calm")
     only_cls = cls_attr({"source-ref": "s3://bucket/images/b.jpg"}, "species", "siamese")

@@ -12,7 +12,7 @@ import pytest
 from customlabels.errors import InvalidParameterError, UnsafePathError
 from customlabels.formats import ValidationReport
 from customlabels.formats.groundtruth import load_ground_truth
-from customlabels.formats.refs import RefError, RefResolver, parse_bucket_map, split_s3_uri
+from customlabels.formats.refs import RefError, RefResolver, parse_bucket_map
 
 
 class FakeS3:
@@ -27,20 +27,6 @@ class FakeS3:
         if (Bucket, Key) not in self.objects:
             raise KeyError("NoSuchKey")
         return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
-
-
-@pytest.mark.parametrize(
-    ("uri", "parts"),
-    [("s3://b/k.jpg", ("b", "k.jpg")), ("s3://b/a/b/c.png", ("b", "a/b/c.png"))],
-)
-def test_split_s3_uri(uri: str, parts: tuple[str, str]) -> None:
-    assert split_s3_uri(uri) == parts
-
-
-@pytest.mark.parametrize("uri", ["s3://", "s3://b", "s3://b/", "s3:///k", "gs://b/k", "b/k"])
-def test_split_s3_uri_refuses(uri: str) -> None:
-    with pytest.raises(RefError, match="expected s3://"):
-        split_s3_uri(uri)
 
 
 def test_parse_bucket_map() -> None:

@@ -1,8 +1,12 @@
 """The AWS JSON 1.1 endpoint: ``POST /`` with ``X-Amz-Target: RekognitionService.<Operation>``.
 
 Requests are checked against botocore's own service model for ``rekognition`` (the shapes boto3
-sends), blobs are base64-decoded, and the operation's use case is called with the request's
-fields as snake_case keyword arguments. The response is the use case's dict as JSON.
+sends): botocore's validator checks names, types, required members and minimums, and
+:func:`_check_maximums` the maximums it leaves out (lengths, counts, values). Blobs are
+base64-decoded, and the operation's use case is called with the request's fields as snake_case
+keyword arguments; a field the use case does not take is refused, never dropped. Each field a
+use case takes is honoured or refused there (the table in ``tests/api/test_request_fields.py``
+walks the model and checks each one). The response is the use case's dict as JSON.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from functools import cache
 from typing import Any
 
 from customlabels.errors import InvalidParameterError
-from customlabels.service import datasets, projects, versions
+from customlabels.service import datasets, projects, tags, versions
 
 __all__ = ["OPERATIONS", "TARGET_PREFIX", "call_operation"]
 
@@ -41,6 +45,9 @@ OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "StopProjectVersion": versions.stop_project_version,
     "DeleteProjectVersion": versions.delete_project_version,
     "DetectCustomLabels": versions.detect_custom_labels,
+    "TagResource": tags.tag_resource,
+    "UntagResource": tags.untag_resource,
+    "ListTagsForResource": tags.list_tags_for_resource,
 }
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -76,6 +83,35 @@ def _decode_blobs(value: Any, shape: Any, path: str) -> Any:
     return value
 
 
+def _check_maximums(value: Any, shape: Any, path: str) -> None:
+    """Refuse values over the model's ``max`` (botocore's validator checks only ``min``)."""
+    limit = shape.metadata.get("max")
+    kind = shape.type_name
+    if limit is not None:
+        size: float | None = None
+        what = "items"
+        if kind == "string" and isinstance(value, str):
+            size, what = len(value), "characters"
+        elif kind in ("list", "map") and isinstance(value, list | dict):
+            size = len(value)
+        elif kind in ("integer", "long", "float", "double") and isinstance(value, int | float):
+            size, what = value, ""
+        if size is not None and size > limit:
+            unit = f" {what}" if what else ""
+            raise InvalidParameterError(f"{path}: expected at most {limit}{unit}, got {size}")
+    if kind == "structure" and isinstance(value, dict):
+        for k, v in value.items():
+            if k in shape.members:
+                _check_maximums(v, shape.members[k], f"{path}.{k}")
+    elif kind == "list" and isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_maximums(v, shape.member, f"{path}[{i}]")
+    elif kind == "map" and isinstance(value, dict):
+        for k, v in value.items():
+            _check_maximums(k, shape.key, f"{path} key")
+            _check_maximums(v, shape.value, f"{path}.{k}")
+
+
 def parse_request(operation: str, body: bytes) -> dict[str, Any]:
     """Validate ``body`` against the operation's input shape; return it with blobs decoded.
 
@@ -99,6 +135,7 @@ def parse_request(operation: str, body: bytes) -> dict[str, Any]:
     report = ParamValidator().validate(params, shape)
     if report.has_errors():
         raise InvalidParameterError(report.generate_report())
+    _check_maximums(params, shape, operation)
     decoded: dict[str, Any] = _decode_blobs(params, shape, operation)
     return decoded
 

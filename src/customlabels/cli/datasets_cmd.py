@@ -186,9 +186,9 @@ def split(
         "skipped_lines": sorted(report.invalid_lines),
     }
     if out is not None and out.resolve() != manifest.parent.resolve():
-        buckets = sorted(
-            {im.ref[5:].split("/", 1)[0] for im in dataset if im.ref.startswith("s3://")}
-        )
+        from customlabels.core.uris import s3_bucket_of
+
+        buckets = sorted({b for im in dataset if (b := s3_bucket_of(im.ref))})
         maps = " ".join(f"--bucket-map {b}={manifest.parent}" for b in buckets) or "--bucket-map"
         typer.echo(f"note: refs are kept as written; load these manifests with {maps}", err=True)
     if as_json:

@@ -81,12 +81,9 @@ def _project_arn(project: str, endpoint: str | None, home: Path | None) -> str:
 
 
 def _s3_object(uri: str, option: str) -> dict[str, str]:
-    from customlabels.service.buckets import parse_s3_uri
+    from customlabels.core.uris import parse_s3_uri
 
-    try:
-        bucket, key = parse_s3_uri(uri)
-    except InvalidParameterError:
-        raise InvalidParameterError(f"{option}: expected s3://BUCKET/KEY, got {uri!r}") from None
+    bucket, key = parse_s3_uri(uri, what=option)
     return {"Bucket": bucket, "Name": key}
 
 
@@ -107,8 +104,8 @@ def serve(
     train_time_budget: str = typer.Option(
         "15m", help="Training budget of CreateProjectVersion (e.g. 90s, 15m, 2h)."
     ),
-    max_image_bytes: int = typer.Option(
-        4 * 1024 * 1024, help="Largest image accepted as request bytes."
+    max_image_bytes: int | None = typer.Option(
+        None, help="Largest image accepted as request bytes (default: the service's 4 MiB)."
     ),
     threads: int = typer.Option(1, help="ONNX Runtime threads of each inference session."),
     no_auth: bool = typer.Option(
@@ -120,20 +117,21 @@ def serve(
     from dataclasses import replace
 
     from customlabels.api.server import run
-    from customlabels.service.settings import parse_duration
+    from customlabels.core.durations import parse_duration
 
     settings = _settings(
         home,
         buckets,
         database_url=database_url,
         s3_endpoint_url=s3_endpoint_url,
-        train_time_budget_s=parse_duration(train_time_budget),
+        train_time_budget_s=parse_duration(train_time_budget, "--train-time-budget"),
         threads_per_session=threads,
         auth=not no_auth,
         host=host,
         port=port,
     )
-    settings.request_limits = replace(settings.request_limits, max_bytes=max_image_bytes)
+    if max_image_bytes is not None:
+        settings.request_limits = replace(settings.request_limits, max_bytes=max_image_bytes)
     run(settings.with_env_credentials(), log_level=log_level)
 
 
@@ -224,7 +222,7 @@ def models_train(
     buckets: Path | None = _BUCKETS,
 ) -> None:
     """Train a model version (CreateProjectVersion); locally it runs in the foreground."""
-    from customlabels.service.settings import parse_duration
+    from customlabels.core.durations import parse_duration
     from customlabels.service.versions import TIME_BUDGET_TAG
 
     params: dict[str, Any] = {
@@ -234,10 +232,12 @@ def models_train(
         "TestingData": {"AutoCreate": auto_test},
     }
     if output:
-        bucket, _, prefix = output.removeprefix("s3://").partition("/")
+        from customlabels.core.uris import parse_s3_uri
+
+        bucket, prefix = parse_s3_uri(output, key_required=False, what="--output")
         params["OutputConfig"] = {"S3Bucket": bucket, "S3KeyPrefix": prefix}
     if time_budget:
-        params["Tags"] = {TIME_BUDGET_TAG: f"{parse_duration(time_budget):g}"}
+        params["Tags"] = {TIME_BUDGET_TAG: f"{parse_duration(time_budget, '--time-budget'):g}"}
     result = _call("CreateProjectVersion", params, endpoint, home, buckets, wait=not endpoint)
     if not endpoint:
         arn = result["ProjectVersionArn"]

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,23 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from customlabels.core.durations import parse_duration
 from customlabels.errors import InvalidParameterError
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
-
-
-def parse_duration(text: str) -> float:
-    """``"15m"``, ``"900"``, ``"900s"``, ``"1.5h"`` -> seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise InvalidParameterError(
-            f"--time-budget: expected a duration like 900, 900s, 15m or 1h, got {text!r}"
-        )
-    value, unit = float(match.group(1)), match.group(2) or "s"
-    seconds = value * {"s": 1, "m": 60, "h": 3600}[unit]
-    if seconds <= 0:
-        raise InvalidParameterError(f"--time-budget: expected a positive duration, got {text!r}")
-    return seconds
 
 
 def train(
@@ -69,7 +53,7 @@ def train(
     from customlabels.training import train as run_training
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    budget = parse_duration(time_budget) if time_budget else None
+    budget = parse_duration(time_budget, "--time-budget") if time_budget else None
     folder = run_training(
         manifest,
         out,

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from customlabels.core.dataset import ImageRecord
+from customlabels.errors import CustomLabelsError
 
 __all__ = ["GroupConfig", "dhash", "find_groups", "hamming_pairs", "name_stem"]
 
@@ -90,12 +91,13 @@ def dhash(path: Path) -> npt.NDArray[np.uint8] | None:
 def _dhash(path: str, size: int, mtime_ns: int) -> npt.NDArray[np.uint8] | None:
     from PIL import Image
 
+    from customlabels.io.images import open_image_file
+
     try:
-        with Image.open(path) as im:
-            im.draft("L", (64, 64))  # JPEG: decode at reduced scale, much faster
-            grey = im.convert("L").resize((17, 16), Image.Resampling.BILINEAR)
-            a = np.asarray(grey, dtype=np.int16)
-    except Exception as exc:  # an unreadable image just has no hash; validation reports it
+        # JPEG: decoded at reduced scale (much faster); every check of io.images applies
+        grey = open_image_file(Path(path), max_side=64, mode="L")
+        a = np.asarray(grey.resize((17, 16), Image.Resampling.BILINEAR), dtype=np.int16)
+    except CustomLabelsError as exc:  # an unreadable image just has no hash; validation reports it
         log.debug("no hash for %s: %s", path, exc)
         return None
     return np.packbits(a[:, 1:] > a[:, :-1])

@@ -8,23 +8,20 @@ every pixel as well (slower, finds corrupt data in the middle of a file).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from customlabels.errors import ImageTooLargeError, InvalidImageError
-from customlabels.io.images import ImageLimits, decode_image, read_size_wh, sniff_format
+from customlabels.io.images import (
+    TRAINING_LIMITS,
+    ImageLimits,
+    decode_image,
+    read_size_wh,
+    sniff_format,
+)
 
-__all__ = ["ImageCheck", "ImageRules", "check_image_file"]
-
-
-@dataclass(frozen=True)
-class ImageRules:
-    """The service's image rules (S3 objects): PNG/JPEG, 15 MB, sides 64–4096 px, 20:1."""
-
-    max_bytes: int = 15 * 1024 * 1024
-    min_side: int = 64
-    max_side: int = 4096
-    max_aspect: float = 20.0
+__all__ = ["ImageCheck", "check_image_file"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +45,14 @@ def _complete(data: bytes, fmt: str) -> bool:
     return b"IEND" in tail[-64:]
 
 
-def check_image_file(path: Path, rules: ImageRules | None = None, deep: bool = False) -> ImageCheck:
+def check_image_file(
+    path: Path, rules: ImageLimits = TRAINING_LIMITS, deep: bool = False
+) -> ImageCheck:
     """Check one image file; never raises for a bad image (the problem is in the result).
+
+    Args:
+        rules: the limits (the service's dataset rules by default, from
+            :mod:`customlabels.io.images`).
 
     Returns:
         ``ImageCheck(size_wh=(w, h))`` after EXIF orientation, or a code among
@@ -57,7 +60,6 @@ def check_image_file(path: Path, rules: ImageRules | None = None, deep: bool = F
         over ``max_bytes``) and ``ERROR_INVALID_IMAGE_DIMENSION`` (a side outside
         ``min_side``–``max_side``, an aspect ratio over ``max_aspect``, a decompression bomb).
     """
-    rules = rules or ImageRules()
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -67,7 +69,7 @@ def check_image_file(path: Path, rules: ImageRules | None = None, deep: bool = F
     if size > rules.max_bytes:
         return ImageCheck(
             code="ERROR_INVALID_IMAGE",
-            message=f"{size:,} bytes; expected at most {rules.max_bytes:,} (15 MB)",
+            message=f"{size:,} bytes; expected at most {rules.max_bytes:,}",
         )
     try:
         data = path.read_bytes()
@@ -75,12 +77,7 @@ def check_image_file(path: Path, rules: ImageRules | None = None, deep: bool = F
         return ImageCheck(
             code="ERROR_INVALID_IMAGE", message=f"cannot read {path} ({exc.strerror})"
         )
-    limits = ImageLimits(
-        max_bytes=rules.max_bytes,
-        min_side=1,
-        max_side=rules.max_side,
-        max_pixels=rules.max_side * rules.max_side,
-    )
+    limits = dataclasses.replace(rules, min_side=1)  # a small side gets its own code below
     try:
         fmt = sniff_format(data, path.name)
         w, h = read_size_wh(data, path.name, limits)

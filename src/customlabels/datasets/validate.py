@@ -10,20 +10,26 @@ code as a warning (``docs/datasets.md`` lists each choice).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from customlabels.core.dataset import Dataset, ImageRecord, LabelMap, Task
-from customlabels.datasets.image_checks import ImageRules, check_image_file
+from customlabels.core.uris import s3_bucket_of
+from customlabels.datasets.image_checks import check_image_file
 from customlabels.errors import ManifestError
 from customlabels.formats.checks import SERVICE_MAX_BOXES
 from customlabels.formats.groundtruth import read_ground_truth
-from customlabels.formats.report import MAX_INVALID_FRACTION, Issue, Severity, ValidationReport
+from customlabels.formats.report import (
+    MAX_INVALID_FRACTION,
+    Issue,
+    Severity,
+    ValidationReport,
+    annotate_line,
+)
+from customlabels.io.images import TRAINING_LIMITS, ImageLimits
 
 __all__ = [
     "Issue",
@@ -55,7 +61,7 @@ class ValidationConfig:
 
     check_images: bool = True
     deep: bool = False
-    images: ImageRules = field(default_factory=ImageRules)
+    images: ImageLimits = TRAINING_LIMITS
     max_invalid_fraction: float = MAX_INVALID_FRACTION
     max_lines: int = 250_000
     max_manifest_bytes: int = 1024**3
@@ -123,12 +129,7 @@ def _manifest_rules(
             "ERROR_MANIFEST_INACCESSIBLE_OR_UNSUPPORTED_FORMAT", "the manifest has no lines"
         )
         return
-    if report.invalid_fraction > config.max_invalid_fraction:
-        report.manifest_error(
-            "ERROR_TOO_MANY_INVALID_ROWS_IN_MANIFEST",
-            f"{len(report.invalid_lines)} of {report.total_lines} lines are invalid "
-            f"({report.invalid_fraction:.0%}); expected at most {config.max_invalid_fraction:.0%}",
-        )
+    report.check_invalid_fraction(config.max_invalid_fraction)
     if report.total_lines > config.max_lines:
         report.warning(
             None,
@@ -141,7 +142,7 @@ def _manifest_rules(
             "ERROR_MANIFEST_SIZE_TOO_LARGE",
             f"{size_bytes:,} bytes; the service allows {config.max_manifest_bytes:,}, read anyway",
         )
-    buckets = sorted({im.ref[5:].split("/", 1)[0] for im in dataset if im.ref.startswith("s3://")})
+    buckets = sorted({b for im in dataset if (b := s3_bucket_of(im.ref))})
     if len(buckets) > 1:
         report.warning(
             None,
@@ -285,29 +286,12 @@ def validate_manifest(
 
 
 def annotated_lines(path: Path | str, report: ValidationReport) -> list[str]:
-    """The manifest's lines with the problems found attached, as the service's validation
-    manifest does: each line that has any gets ``"errors"`` (``[{code, message, field,
-    severity}]``); a line that is not a JSON object becomes ``{"line": "<text>", "errors": [...]}``.
-    Lines without problems are returned unchanged.
+    """The manifest's lines with the problems found attached (see
+    :func:`~customlabels.formats.report.annotate_line`); lines without problems are unchanged.
     """
-    by_line: dict[int, list[dict[str, Any]]] = {}
-    for issue in report.issues:
-        if issue.line is not None:
-            entry = {k: v for k, v in issue.to_dict().items() if k != "line"}
-            by_line.setdefault(issue.line, []).append(entry)
+    by_line = report.issues_by_line()
     text = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    out = []
-    for number, line in enumerate(text, start=1):
-        errors = by_line.get(number)
-        if not errors:
-            out.append(line)
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            obj = None
-        if not isinstance(obj, dict):
-            obj = {"line": line}
-        obj["errors"] = errors
-        out.append(json.dumps(obj, ensure_ascii=False))
-    return out
+    return [
+        annotate_line(line, [i.detail() for i in by_line.get(n, [])])
+        for n, line in enumerate(text, start=1)
+    ]

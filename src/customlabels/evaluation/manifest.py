@@ -6,16 +6,18 @@ Each line is the original test-manifest line (all its fields kept) plus:
   image-level label's metadata: ``rekognition-custom-labels-evaluation-details`` with
   ``is-true-positive`` (found by the model) or ``is-false-negative`` (missed), as the service's
   evaluation snapshot flags them;
-- ``customlabels-predictions``: the predictions kept at the assumed thresholds, in the shape
-  of a Ground Truth box attribute (``image_size``, ``annotations`` ``{class_id, left, top,
-  width, height}`` in integer pixels, ``class-map``) with ``objects[i]`` holding the
-  ``confidence`` (0–1) and the same evaluation details (``is-true-positive`` /
-  ``is-false-positive``), plus ``missed`` (the ground-truth boxes not found) and
-  ``thresholds``.
+- ``customlabels-predictions``: the predictions kept at the assumed thresholds, as a Ground
+  Truth attribute: ``image_size`` and ``annotations`` ``{class_id, left, top, width, height}``
+  in integer pixels (image-level: ``{class_id, class-name}``), plus ``missed`` (the ground
+  truth not found);
+- ``customlabels-predictions-metadata``: ``type`` ``customlabels/predictions``, ``class-map``,
+  ``objects[i]`` with the ``confidence`` (0–1) and the same evaluation details
+  (``is-true-positive`` / ``is-false-positive``), ``thresholds``, ``counts``, ``model``.
 
-``customlabels-predictions`` has no ``-metadata`` companion on purpose: the Ground Truth
-importer treats it as a user field, so re-importing this file gives back exactly the ground
-truth (to fix labels in a labelling tool, then train again), not ground truth plus predictions.
+The metadata's type (:data:`~customlabels.formats.gt_lines.PREDICTIONS_TYPE`) tells the Ground
+Truth parser these are predictions, not labels: the file passes ``customlabels dataset
+validate`` without a problem and re-importing it gives back exactly the ground truth (to fix
+labels in a labelling tool, then train again), not ground truth plus predictions.
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ from customlabels.core.boxes import ltwh_to_xyxy, xyxy_to_ltwh
 from customlabels.core.dataset import ImageRecord
 from customlabels.evaluation.outcomes import ImageOutcome, Kind, Outcome
 from customlabels.evaluation.run import Evaluation
+from customlabels.formats.gt_lines import META_SUFFIX, PREDICTIONS_TYPE, SOURCE_REF
 
 __all__ = ["DETAILS_KEY", "PREDICTIONS_KEY", "write_evaluation_manifest"]
 
 PREDICTIONS_KEY = "customlabels-predictions"
 DETAILS_KEY = "rekognition-custom-labels-evaluation-details"
-_META = "-metadata"
 
 
 def _details(kind: Kind, present: bool) -> dict[str, Any]:
@@ -67,7 +69,7 @@ def _flag_boxes(
     """Flag each ground-truth annotation of ``obj`` that is one of ``rec``'s boxes."""
     used: set[int] = set()
     for attr in rec.extra.get("groundtruth", {}).get("detection_attrs", []):
-        value, meta = obj.get(attr), obj.get(attr + _META)
+        value, meta = obj.get(attr), obj.get(attr + META_SUFFIX)
         if not isinstance(value, dict) or not isinstance(meta, dict):
             continue
         class_map = meta.get("class-map", {})
@@ -94,7 +96,7 @@ def _flag_image_labels(
     obj: dict[str, Any], rec: ImageRecord, labels: list[str], found: set[int]
 ) -> None:
     for attr in rec.extra.get("groundtruth", {}).get("classification_attrs", []):
-        meta = obj.get(attr + _META)
+        meta = obj.get(attr + META_SUFFIX)
         if isinstance(meta, dict) and meta.get("class-name") in labels:
             c = labels.index(meta["class-name"])
             kind = Kind.TRUE_POSITIVE if c in found else Kind.FALSE_NEGATIVE
@@ -108,12 +110,14 @@ def _line(ev: Evaluation, rec: ImageRecord, out: ImageOutcome, raw: list[str]) -
             obj = json.loads(raw[rec.line - 1])
         except json.JSONDecodeError:
             obj = {}
-    if not isinstance(obj, dict) or obj.get("source-ref") != rec.ref:
-        obj = {"source-ref": rec.ref}
+    if not isinstance(obj, dict) or obj.get(SOURCE_REF) != rec.ref:
+        obj = {SOURCE_REF: rec.ref}
     preds = [o for o in out.items if o.kind != Kind.FALSE_NEGATIVE]
     misses = [o for o in out.items if o.kind == Kind.FALSE_NEGATIVE]
     labels = ev.labels
-    block: dict[str, Any] = {
+    block: dict[str, Any] = {}
+    meta: dict[str, Any] = {
+        "type": PREDICTIONS_TYPE,
         "version": 1,
         "model": ev.card.version_name,
         "thresholds": {name: round(ev.thresholds[name], 6) for name in labels},
@@ -137,7 +141,7 @@ def _line(ev: Evaluation, rec: ImageRecord, out: ImageOutcome, raw: list[str]) -
         block["missed"] = [{"class_id": o.label, "class-name": labels[o.label]} for o in misses]
         found = {o.label for o in preds if o.kind == Kind.TRUE_POSITIVE}
         _flag_image_labels(obj, rec, labels, found)
-    block["objects"] = [
+    meta["objects"] = [
         {
             "confidence": round(o.score or 0.0, 6),
             DETAILS_KEY: _details(o.kind, o.kind == Kind.TRUE_POSITIVE),
@@ -145,6 +149,7 @@ def _line(ev: Evaluation, rec: ImageRecord, out: ImageOutcome, raw: list[str]) -
         for o in preds
     ]
     obj[PREDICTIONS_KEY] = block
+    obj[PREDICTIONS_KEY + META_SUFFIX] = meta
     return obj
 
 

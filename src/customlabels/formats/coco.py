@@ -19,6 +19,7 @@ import numpy as np
 
 from customlabels.core.boxes import ltwh_to_xyxy, xyxy_to_ltwh
 from customlabels.core.dataset import Dataset, ImageRecord, LabelMap, Task
+from customlabels.core.uris import s3_key_of
 from customlabels.errors import InvalidParameterError, ManifestError, UnsafePathError
 from customlabels.formats.checks import check_boxes, check_label_name
 from customlabels.formats.files import size_of, write_text_atomic
@@ -146,7 +147,7 @@ def coco_to_dataset(
 
 
 def _file_name(ref: str) -> str:
-    return ref[5:].partition("/")[2] if ref.startswith("s3://") else ref
+    return s3_key_of(ref)
 
 
 def dataset_to_coco(dataset: Dataset) -> dict[str, Any]:

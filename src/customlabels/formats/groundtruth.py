@@ -21,13 +21,19 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from customlabels.core.boxes import xyxy_to_ltwh
 from customlabels.core.dataset import Dataset, ImageRecord, LabelMap, Task
-from customlabels.errors import CustomLabelsError, ManifestError, UnsafePathError
+from customlabels.core.uris import s3_key_of
+from customlabels.errors import (
+    CustomLabelsError,
+    InvalidParameterError,
+    ManifestError,
+    UnsafePathError,
+)
 from customlabels.formats.files import size_of
 from customlabels.formats.gt_lines import (
     CLASSIFICATION_TYPE,
@@ -44,43 +50,88 @@ from customlabels.formats.report import ValidationReport
 __all__ = [
     "CLASSIFICATION_TYPE",
     "DETECTION_TYPE",
+    "check_refs",
     "dataset_to_ground_truth",
     "load_ground_truth",
     "parse_ground_truth",
+    "parse_manifest_lines",
     "read_ground_truth",
     "save_ground_truth",
+    "split_manifest",
 ]
 
 log = logging.getLogger(__name__)
 
 Resolve = Callable[[str], Path]
+T = TypeVar("T")
 
 
-def _resolve_and_check(
-    lines: list[ParsedLine], report: ValidationReport, resolve: Resolve | None, check_files: bool
-) -> dict[int, Path]:
-    paths: dict[int, Path] = {}
-    if resolve is None:
-        return paths
+def split_manifest(raw: bytes) -> list[str]:
+    """A manifest's lines, without line ends. Bytes that are not UTF-8 are replaced (U+FFFD),
+    so the line holding them fails on its own instead of the whole manifest."""
+    return raw.decode("utf-8", errors="replace").splitlines()
+
+
+def check_refs(
+    lines: list[ParsedLine],
+    report: ValidationReport,
+    locate: Callable[[str], T],
+    exists: Callable[[T], bool] | None = None,
+) -> dict[int, T]:
+    """Locate each line's image; lines whose ref cannot be located (or whose image does not
+    exist) are reported and made invalid, with the codes ``dataset validate`` uses.
+
+    Args:
+        lines: parsed lines (see :func:`parse_manifest_lines`).
+        locate: ``source-ref`` → where the image is (a local path, or a store and key); raises
+            :class:`RefError` / :class:`~customlabels.errors.InvalidParameterError` (not a ref)
+            or :class:`~customlabels.errors.UnsafePathError` (escapes its root), giving
+            ``ERROR_INVALID_SOURCE_REF_FORMAT``, or another ``CustomLabelsError`` (cannot be
+            served), giving ``ERROR_INVALID_IMAGE``.
+        exists: whether a located image exists; ``None`` skips that check.
+
+    Returns:
+        ``{line number: location}`` of the lines that passed.
+    """
+    found: dict[int, T] = {}
     for line in lines:
         try:
-            path = resolve(line.ref)
-        except (RefError, UnsafePathError) as exc:
-            report.line_error(line.number, "ERROR_INVALID_SOURCE_REF_FORMAT", f"{exc}", SOURCE_REF)
+            where = locate(line.ref)
+        except (RefError, InvalidParameterError, UnsafePathError) as exc:
+            message = exc.message if isinstance(exc, CustomLabelsError) else str(exc)
+            report.line_error(line.number, "ERROR_INVALID_SOURCE_REF_FORMAT", message, SOURCE_REF)
             continue
         except CustomLabelsError as exc:  # an endpoint that cannot serve the object
             report.line_error(line.number, "ERROR_INVALID_IMAGE", exc.message, SOURCE_REF)
             continue
-        if check_files and not path.is_file():
-            report.line_error(
-                line.number,
-                "ERROR_INVALID_IMAGE",
-                f"image {line.ref} not found (looked for {path})",
-                SOURCE_REF,
-            )
+        if exists is not None and not exists(where):
+            looked = f" (looked for {where})" if str(where) != line.ref else ""
+            message = f"image {line.ref} not found{looked}"
+            report.line_error(line.number, "ERROR_INVALID_IMAGE", message, SOURCE_REF)
             continue
-        paths[line.number] = path
-    return paths
+        found[line.number] = where
+    return found
+
+
+def parse_manifest_lines(
+    lines: Iterable[str], report: ValidationReport
+) -> tuple[list[ParsedLine], list[str]]:
+    """Parse every line (1-based numbers) with :class:`LineParser`; problems go to ``report``.
+
+    Returns:
+        ``(parsed, label_order)``: the lines that parsed (invalid ones are left out and
+        counted in ``report``), and the label names in class-map order then first appearance.
+    """
+    parser = LineParser(report)
+    parsed: list[ParsedLine] = []
+    total = 0
+    for total, text in enumerate(lines, start=1):
+        line = parser.parse(total, text)
+        if line is not None:
+            parsed.append(line)
+    report.total_lines += total
+    report.refs.update(parser.refs)
+    return parsed, parser.label_order
 
 
 def parse_ground_truth(
@@ -104,15 +155,10 @@ def parse_ground_truth(
         by first appearance, labels that label nothing left out.
     """
     report = report if report is not None else ValidationReport()
-    parser = LineParser(report)
-    parsed: list[ParsedLine] = []
-    total = 0
-    for total, text in enumerate(lines, start=1):
-        line = parser.parse(total, text)
-        if line is not None:
-            parsed.append(line)
-    report.total_lines += total
-    paths = _resolve_and_check(parsed, report, resolve, check_files)
+    parsed, label_order = parse_manifest_lines(lines, report)
+    paths: dict[int, Path] = {}
+    if resolve is not None:
+        paths = check_refs(parsed, report, resolve, Path.is_file if check_files else None)
     parsed = [p for p in parsed if p.number not in report.invalid_lines]
 
     by_ref: dict[str, ParsedLine] = {}
@@ -138,7 +184,7 @@ def parse_ground_truth(
         first.merged_lines.append(line.number)
 
     used = {n for p in merged for n in p.box_names} | {n for p in merged for n in p.image_names}
-    labels = LabelMap(n for n in parser.label_order if n in used)
+    labels = LabelMap(n for n in label_order if n in used)
     images: list[ImageRecord] = []
     for p in merged:
         extra: dict[str, Any] = {
@@ -198,8 +244,7 @@ def read_ground_truth(
         cache_dir=cache_dir,
         s3_options=dict(s3_options or {}),
     )
-    text = raw.decode("utf-8", errors="replace")
-    dataset = parse_ground_truth(text.splitlines(), report, resolver.resolve, check_files)
+    dataset = parse_ground_truth(split_manifest(raw), report, resolver.resolve, check_files)
     return dataset, report
 
 
@@ -279,8 +324,7 @@ def dataset_to_ground_truth(
         gt = image.extra.get("groundtruth", {})
         ref = image.ref
         if ref_prefix is not None:
-            key = ref[5:].partition("/")[2] if ref.startswith("s3://") else ref
-            ref = ref_prefix.rstrip("/") + "/" + key
+            ref = ref_prefix.rstrip("/") + "/" + s3_key_of(ref)
         line: dict[str, Any] = {"source-ref": ref}
         is_detection = len(image.boxes) > 0 or image.extra.get("task") == Task.OBJECT_LOCALIZATION
         if is_detection:

@@ -22,6 +22,7 @@ __all__ = [
     "CLASSIFICATION_TYPE",
     "DETECTION_TYPE",
     "META_SUFFIX",
+    "PREDICTIONS_TYPE",
     "SOURCE_REF",
     "LineParser",
     "ParsedLine",
@@ -29,6 +30,9 @@ __all__ = [
 
 DETECTION_TYPE = "groundtruth/object-detection"
 CLASSIFICATION_TYPE = "groundtruth/image-classification"
+# An attribute of this type holds a model's predictions (``evaluation.manifest``), not labels:
+# it is read past without a problem, so such a manifest validates and imports as its ground truth.
+PREDICTIONS_TYPE = "customlabels/predictions"
 SOURCE_REF = "source-ref"
 META_SUFFIX = "-metadata"
 
@@ -63,6 +67,7 @@ class LineParser:
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
         self.label_order: list[str] = []  # class-map order first, then classification names
+        self.refs: dict[int, str] = {}  # line number → its source-ref, valid line or not
         self._seen_labels: set[str] = set()
 
     def _note_label(self, name: str) -> None:
@@ -106,6 +111,7 @@ class LineParser:
                 SOURCE_REF,
             )
             return None
+        self.refs[number] = ref
         line = ParsedLine(number=number, ref=ref)
         n_issues = len(rep.issues)
         attrs = self._label_attributes(obj, number, n_issues)
@@ -191,6 +197,8 @@ class LineParser:
             )
             return
         kind = meta.get("type")
+        if kind == PREDICTIONS_TYPE:
+            return
         if kind == DETECTION_TYPE:
             self._detection(line, attr, value, meta)
         elif kind == CLASSIFICATION_TYPE:

@@ -21,24 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from customlabels.core.uris import is_s3_uri, parse_s3_uri, s3_bucket_of
 from customlabels.errors import InvalidParameterError
 from customlabels.io.paths import safe_join
 
-__all__ = ["RefError", "RefResolver", "parse_bucket_map", "split_s3_uri"]
+__all__ = ["RefError", "RefResolver", "parse_bucket_map"]
 
 
-class RefError(ValueError):
+class RefError(InvalidParameterError):
     """A reference that is not ``s3://bucket/key`` or a relative path."""
-
-
-def split_s3_uri(ref: str) -> tuple[str, str]:
-    """``s3://bucket/key`` → ``(bucket, key)``; raise :class:`RefError` for anything else."""
-    if not ref.startswith("s3://"):
-        raise RefError(f"expected s3://BUCKET/KEY, got {ref!r}")
-    bucket, sep, key = ref[5:].partition("/")
-    if not bucket or not sep or not key or key.endswith("/"):
-        raise RefError(f"expected s3://BUCKET/KEY with a bucket and an object key, got {ref!r}")
-    return bucket, key
 
 
 def parse_bucket_map(items: list[str] | None) -> dict[str, Path]:
@@ -48,7 +39,7 @@ def parse_bucket_map(items: list[str] | None) -> dict[str, Path]:
         bucket, sep, folder = item.partition("=")
         if not sep or not bucket or not folder:
             raise InvalidParameterError(f"--bucket-map: expected BUCKET=DIR, got {item!r}")
-        out[bucket.removeprefix("s3://").rstrip("/")] = Path(folder)
+        out[s3_bucket_of(bucket) or bucket.rstrip("/")] = Path(folder)
     return out
 
 
@@ -90,7 +81,9 @@ class RefResolver:
             if not ref.strip():
                 raise RefError("expected s3://BUCKET/KEY or a relative path, got an empty string")
             return safe_join(self.base_dir, ref)
-        bucket, key = split_s3_uri(ref)
+        if not is_s3_uri(ref):
+            raise RefError(f"expected s3://BUCKET/KEY or a relative path, got {ref!r}")
+        bucket, key = parse_s3_uri(ref)
         if bucket in self.bucket_map:
             return safe_join(self.bucket_map[bucket], key)
         if self.s3_endpoint_url or self.s3_options.get("client") is not None:

@@ -11,13 +11,15 @@ Line numbers are 1-based (as an editor shows them); the service-shaped summary's
 from __future__ import annotations
 
 import enum
+import json
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from customlabels.core.dataset import Task
 
-__all__ = ["MAX_INVALID_FRACTION", "Issue", "Severity", "ValidationReport"]
+__all__ = ["MAX_INVALID_FRACTION", "Issue", "Severity", "ValidationReport", "annotate_line"]
 
 # Over this fraction of invalid lines the service fails the import (blank lines count).
 MAX_INVALID_FRACTION = 0.20
@@ -58,6 +60,10 @@ class Issue:
         out["severity"] = str(self.severity)
         return out
 
+    def detail(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the line: what a line carries about itself."""
+        return {k: v for k, v in self.to_dict().items() if k != "line"}
+
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line is not None else ""
         fld = f"{self.field}: " if self.field else ""
@@ -78,6 +84,7 @@ class ValidationReport:
         labels: per label ``{"images": ..., "boxes": ...}`` of what was kept (set by the
             validator).
         test: the test manifest's report, when one was validated alongside.
+        refs: the ``source-ref`` of each 1-based line that has one, valid line or not.
     """
 
     source: str = ""
@@ -88,6 +95,7 @@ class ValidationReport:
     issues: list[Issue] = field(default_factory=list)
     labels: dict[str, dict[str, int]] = field(default_factory=dict)
     test: ValidationReport | None = None
+    refs: dict[int, str] = field(default_factory=dict)
 
     # -- recording -------------------------------------------------------------------------
     def line_error(self, line: int, code: str, message: str, field: str | None = None) -> None:
@@ -115,6 +123,30 @@ class ValidationReport:
 
     def ignore_line(self, line: int) -> None:
         self.ignored_lines.add(line)
+
+    def check_invalid_fraction(self, max_fraction: float = MAX_INVALID_FRACTION) -> bool:
+        """The service's rule on a whole manifest: over ``max_fraction`` of its lines invalid
+        (blank lines count) is ``ERROR_TOO_MANY_INVALID_ROWS_IN_MANIFEST``, a manifest error.
+
+        Returns:
+            True when the manifest passes.
+        """
+        if self.invalid_fraction <= max_fraction:
+            return True
+        self.manifest_error(
+            "ERROR_TOO_MANY_INVALID_ROWS_IN_MANIFEST",
+            f"{len(self.invalid_lines)} of {self.total_lines} lines are invalid "
+            f"({self.invalid_fraction:.0%}); expected at most {max_fraction:.0%}",
+        )
+        return False
+
+    def issues_by_line(self) -> dict[int, list[Issue]]:
+        """Every problem about one line, by 1-based line number, in the order found."""
+        out: dict[int, list[Issue]] = {}
+        for issue in self.issues:
+            if issue.line is not None:
+                out.setdefault(issue.line, []).append(issue)
+        return out
 
     def merge(self, other: ValidationReport) -> None:
         """Append ``other``'s issues (e.g. a test manifest's) to this report."""
@@ -181,3 +213,22 @@ class ValidationReport:
         if self.test is not None:
             out["test"] = self.test.summary(with_issues)
         return out
+
+
+def annotate_line(text: str, details: Iterable[Mapping[str, Any]]) -> str:
+    """``text`` (one manifest line) with its problems attached, as the service's validation
+    manifest attaches them: an ``"errors"`` list of ``{code, message, field, severity}``
+    (:meth:`Issue.detail`); a line that is not a JSON object becomes
+    ``{"line": "<text>", "errors": [...]}``. A line without problems is returned unchanged.
+    """
+    errors = [dict(d) for d in details]
+    if not errors:
+        return text
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        obj = None
+    if not isinstance(obj, dict):
+        obj = {"line": text}
+    obj["errors"] = errors
+    return json.dumps(obj, ensure_ascii=False)

@@ -17,6 +17,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import worker_process_init
 
+from customlabels.core.uris import is_s3_uri
 from customlabels.errors import ConfigError
 from customlabels.pipeline.job import ImageMessage
 from customlabels.pipeline.worker import WorkerOptions, process_image
@@ -76,7 +77,7 @@ class _Context:
 
             s = cls.settings
             opts: dict[str, Any] = {}
-            if s.store_url.startswith("s3://"):
+            if is_s3_uri(s.store_url):
                 opts = {"endpoint_url": s.s3_endpoint_url, "sse": s.sse or None}
             cls.store = open_store(s.store_url, **opts)
             cls.model = load_model(s.model_dir, threads=s.threads)

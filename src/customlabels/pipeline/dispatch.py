@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from customlabels.core.uris import is_s3_uri
 from customlabels.pipeline.celery_app import create_app, send_job
 from customlabels.pipeline.events import RedisListSource
 from customlabels.pipeline.keys import is_input, normalize_prefix
@@ -68,7 +69,7 @@ class Dispatcher:
 
         self.config = config
         opts: dict[str, Any] = {}
-        if config.store_url.startswith("s3://"):
+        if is_s3_uri(config.store_url):
             opts["endpoint_url"] = config.s3_endpoint_url
         self.store = open_store(config.store_url, **opts)
         self.app = create_app(config.broker)

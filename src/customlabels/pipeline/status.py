@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from customlabels.core.uris import s3_bucket_of
 from customlabels.errors import InvalidParameterError
 
 __all__ = ["embedded_status", "render_status", "scaleout_status"]
@@ -41,7 +42,7 @@ def scaleout_status(broker: str, store_url: str, ledger_url: str | None = None) 
     from customlabels.pipeline.celery_app import QUEUE_NAME
     from customlabels.pipeline.ledger import Ledger, ledger_url_for
 
-    bucket = store_url.removeprefix("s3://").split("/", 1)[0]
+    bucket = s3_bucket_of(store_url) or Path(store_url).name
     client = redis.Redis.from_url(ledger_url_for(broker, ledger_url))
     report = Ledger(client, bucket).stats()
     report["mode"] = "celery"

@@ -8,24 +8,40 @@ here. With ``--buckets DIR`` the bucket ``b`` is the folder ``DIR/b`` and keys n
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
-from customlabels.errors import InvalidParameterError, InvalidS3ObjectError
+from customlabels.core.uris import format_s3_uri
+from customlabels.errors import ImageTooLargeError, InvalidParameterError, InvalidS3ObjectError
 from customlabels.io.paths import safe_join
 from customlabels.storage import LocalStore, ObjectStore, S3Store
 
-__all__ = ["Buckets", "parse_s3_uri"]
+__all__ = ["Buckets", "s3_object"]
 
 _BUCKET_RE = re.compile(r"^[0-9A-Za-z.\-_]{3,255}$")
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` → ``(bucket, key)``; InvalidParameterError otherwise."""
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise InvalidParameterError(f"expected s3://BUCKET/KEY, got {uri!r}")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
+def s3_object(value: Any, field: str) -> tuple[str, str]:
+    """``(Bucket, Name)`` of a request's ``S3Object``.
+
+    ``Version`` is refused: buckets here (folders, or a store addressed without versions) hold
+    one version of each object, so honouring it is not possible and ignoring it would read
+    another version than the one asked for.
+
+    Raises:
+        InvalidParameterError: not ``{Bucket, Name}``, or ``Version`` given (names ``field``).
+    """
+    s3 = value if isinstance(value, dict) else {}
+    bucket, key = s3.get("Bucket"), s3.get("Name")
+    if not bucket or not key:
+        raise InvalidParameterError(f"{field}: expected {{Bucket, Name}}, got {json.dumps(value)}")
+    if s3.get("Version") is not None:
+        raise InvalidParameterError(
+            f"{field}.Version: object versions are not supported here; got {s3['Version']!r}"
+        )
+    return str(bucket), str(key)
 
 
 class Buckets:
@@ -84,12 +100,10 @@ class Buckets:
             raise InvalidParameterError("S3Object.Name: expected a key, got ''")
         info = store.head(key)
         if info is None:
-            raise InvalidS3ObjectError(f"s3://{bucket}/{key}: no such object")
+            raise InvalidS3ObjectError(f"{format_s3_uri(bucket, key)}: no such object")
         if max_bytes is not None and info.size > max_bytes:
-            from customlabels.errors import ImageTooLargeError
-
             raise ImageTooLargeError(
-                f"s3://{bucket}/{key}: {info.size} bytes, over the limit of {max_bytes}"
+                f"{format_s3_uri(bucket, key)}: {info.size} bytes, over the limit of {max_bytes}"
             )
         return store.get(key)
 

@@ -24,6 +24,8 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    text,
 )
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -82,6 +84,7 @@ class ProjectRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(32), default="CREATED")
     feature: Mapped[str] = mapped_column(String(32), default="CUSTOM_LABELS")
+    tags: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # JSON {key: value}
     datasets: Mapped[list[DatasetRow]] = relationship(back_populates="project")
     versions: Mapped[list[VersionRow]] = relationship(back_populates="project")
 
@@ -99,6 +102,7 @@ class DatasetRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     status_message: Mapped[str] = mapped_column(Text, default="")
     status_message_code: Mapped[str] = mapped_column(String(16), default="SUCCESS")
+    tags: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # JSON {key: value}
     project: Mapped[ProjectRow] = relationship(back_populates="datasets")
 
 
@@ -113,6 +117,8 @@ class DatasetEntryRow(Base):
     labels: Mapped[str] = mapped_column(Text, default="{}")  # JSON {label: box count}
     num_boxes: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")  # "" when the entry is usable
+    # JSON [{code, message, field, severity}]: every problem found on the line, usable or not
+    issues: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
 
 
 class VersionRow(Base):
@@ -138,15 +144,19 @@ class VersionRow(Base):
     f1_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     summary_key: Mapped[str] = mapped_column(Text, default="")
     manifest_summary_key: Mapped[str] = mapped_column(Text, default="")
-    tags: Mapped[str] = mapped_column(Text, default="{}")
+    tags: Mapped[str] = mapped_column(Text, default="{}")  # JSON {key: value}
     description: Mapped[str] = mapped_column(Text, default="")
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     project: Mapped[ProjectRow] = relationship(back_populates="versions")
 
     @property
     def tag_map(self) -> dict[str, str]:
-        value: dict[str, str] = json.loads(self.tags or "{}")
-        return value
+        return _tag_map(self.tags)
+
+
+def _tag_map(text: str | None) -> dict[str, str]:
+    value: dict[str, str] = json.loads(text or "{}")
+    return value
 
 
 class Catalog:
@@ -167,6 +177,7 @@ class Catalog:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        _add_new_columns(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite allows one writer; serialising our own writes avoids "database is locked"
         self.lock = threading.RLock()
@@ -184,6 +195,32 @@ class Catalog:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _add_new_columns(engine: Any) -> None:
+    """Add the columns a catalog made by an older version lacks (``create_all`` makes missing
+    tables only). Only columns with a server default can be added this way, so each new column
+    declares one."""
+    existing = inspect(engine)
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                if column.server_default is None:
+                    raise RuntimeError(
+                        f"catalog: new column {table.name}.{column.name} needs a "
+                        "server_default to be added to an existing catalog"
+                    )
+                kind = column.type.compile(engine.dialect)
+                default = column.server_default.arg  # type: ignore[attr-defined]
+                conn.execute(
+                    text(
+                        f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind} "
+                        f"NOT NULL DEFAULT '{default}'"
+                    )
+                )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from customlabels.core.uris import format_s3_uri, parse_s3_uri
 from customlabels.errors import (
     CustomLabelsError,
     InvalidParameterError,
@@ -21,8 +23,9 @@ from customlabels.errors import (
     ResourceInUseError,
     ResourceNotFoundError,
 )
+from customlabels.formats.report import annotate_line
 from customlabels.service.arns import dataset_arn, parse_arn
-from customlabels.service.buckets import parse_s3_uri
+from customlabels.service.buckets import s3_object
 from customlabels.service.catalog import (
     DatasetEntryRow,
     DatasetRow,
@@ -31,8 +34,9 @@ from customlabels.service.catalog import (
     VersionStatus,
 )
 from customlabels.service.context import Context, now
-from customlabels.service.entries import Entry, parse_manifest, split_entries
+from customlabels.service.entries import Entry, ParsedManifest, parse_manifest, split_entries
 from customlabels.service.projects import get_project, page_size, page_token
+from customlabels.service.tags import check_tags, set_tags
 
 __all__ = [
     "create_dataset",
@@ -45,9 +49,6 @@ __all__ = [
     "update_dataset_entries",
 ]
 
-# The service fails an import when over 20% of the lines are invalid.
-MAX_ERROR_FRACTION = 0.2
-
 
 def get_dataset(session: Session, arn: str, field: str = "DatasetArn") -> DatasetRow:
     parse_arn(arn, "dataset", field)
@@ -57,15 +58,35 @@ def get_dataset(session: Session, arn: str, field: str = "DatasetArn") -> Datase
     return row
 
 
-def _read_manifest(ctx: Context, source: dict[str, Any]) -> list[Entry]:
-    s3 = (source.get("GroundTruthManifest") or {}).get("S3Object") or {}
-    bucket, key = s3.get("Bucket"), s3.get("Name")
-    if not bucket or not key:
-        raise InvalidParameterError(
-            "DatasetSource.GroundTruthManifest.S3Object: expected {Bucket, Name}, got "
-            f"{json.dumps(s3)}"
-        )
-    return parse_manifest(ctx.buckets.get(bucket, key), f"s3://{bucket}/{key}")
+def _locate(ctx: Context) -> Callable[[str], str]:
+    """``source-ref`` → its ``s3://`` URL once the bucket is known and the key is safe."""
+
+    def locate(ref: str) -> str:
+        bucket, key = parse_s3_uri(ref)
+        ctx.buckets.store(bucket)  # InvalidParameterError / InvalidS3ObjectError
+        ctx.buckets.local_path(bucket, key)  # UnsafePathError for keys that leave the bucket
+        return ref
+
+    return locate
+
+
+def _exists(ctx: Context) -> Callable[[str], bool]:
+    def exists(ref: str) -> bool:
+        bucket, key = parse_s3_uri(ref)
+        return ctx.buckets.store(bucket).head(key) is not None
+
+    return exists
+
+
+def _parse(ctx: Context, data: bytes, source: str) -> ParsedManifest:
+    """The manifest's entries, with the codes and verdicts of ``dataset validate``."""
+    return parse_manifest(data, source, _locate(ctx), _exists(ctx))
+
+
+def _read_manifest(ctx: Context, source: dict[str, Any]) -> ParsedManifest:
+    field = "DatasetSource.GroundTruthManifest.S3Object"
+    bucket, key = s3_object((source.get("GroundTruthManifest") or {}).get("S3Object"), field)
+    return _parse(ctx, ctx.buckets.get(bucket, key), format_s3_uri(bucket, key))
 
 
 def _add_entries(session: Session, dataset_id: int, entries: list[Entry]) -> None:
@@ -81,12 +102,24 @@ def _add_entries(session: Session, dataset_id: int, entries: list[Entry]) -> Non
             row = DatasetEntryRow(dataset_id=dataset_id, source_ref=e.source_ref)
             session.add(row)
             existing[e.source_ref] = row
-        row.line, row.labels, row.num_boxes, row.error = (
+        row.line, row.labels, row.num_boxes, row.error, row.issues = (
             e.line,
             json.dumps(e.labels),
             e.num_boxes,
             e.error,
+            json.dumps(e.issues),
         )
+
+
+def _entry_of(row: DatasetEntryRow) -> Entry:
+    return Entry(
+        row.source_ref,
+        row.line,
+        json.loads(row.labels),
+        row.num_boxes,
+        row.error,
+        json.loads(row.issues or "[]"),
+    )
 
 
 def create_dataset(
@@ -98,16 +131,29 @@ def create_dataset(
 ) -> dict[str, Any]:
     """Create the TRAIN or TEST dataset of a project, empty or filled from ``dataset_source``.
 
-    ``dataset_source``: ``{"GroundTruthManifest": {"S3Object": {"Bucket", "Name"}}}`` or
-    ``{"DatasetArn": ...}`` (a copy of another dataset's entries).
+    Args:
+        dataset_source: ``{"GroundTruthManifest": {"S3Object": {"Bucket", "Name"}}}`` (each
+            line checked as ``dataset validate`` checks it; over 20 % invalid lines make the
+            dataset CREATE_FAILED) or ``{"DatasetArn": ...}`` (a copy of another dataset's
+            entries); not both.
+        tags: kept on the dataset (ListTagsForResource).
     """
     if dataset_type not in ("TRAIN", "TEST"):
         raise InvalidParameterError(f"DatasetType: expected TRAIN or TEST, got {dataset_type!r}")
     source = dataset_source or {}
+    if source.get("GroundTruthManifest") and source.get("DatasetArn"):
+        raise InvalidParameterError(
+            "DatasetSource: expected one of GroundTruthManifest or DatasetArn, got both"
+        )
+    tag_map = check_tags(tags)
     entries: list[Entry] = []
+    failure = ""
     copy_from = source.get("DatasetArn")
     if source.get("GroundTruthManifest"):
-        entries = _read_manifest(ctx, source)
+        manifest = _read_manifest(ctx, source)
+        entries = manifest.entries
+        if not manifest.report.check_invalid_fraction():
+            failure = f"{manifest.report.manifest_errors[0].message}; first: {manifest.first_error}"
     with ctx.catalog.session() as s:
         project = get_project(s, project_arn)
         if any(d.dataset_type == dataset_type for d in project.datasets):
@@ -117,7 +163,7 @@ def create_dataset(
         if copy_from:
             src = get_dataset(s, copy_from, "DatasetSource.DatasetArn")
             entries = [
-                Entry(r.source_ref, r.line, json.loads(r.labels), r.num_boxes, r.error)
+                _entry_of(r)
                 for r in s.scalars(
                     select(DatasetEntryRow)
                     .where(DatasetEntryRow.dataset_id == src.id)
@@ -125,14 +171,9 @@ def create_dataset(
                 ).all()
             ]
         created = now()
-        errors = [e for e in entries if e.error]
         status, code, message = DatasetStatus.CREATE_COMPLETE, "SUCCESS", ""
-        if entries and len(errors) > MAX_ERROR_FRACTION * len(entries):
-            status, code = DatasetStatus.CREATE_FAILED, "CLIENT_ERROR"
-            message = (
-                f"{len(errors)} of {len(entries)} lines are invalid (over 20%); first: "
-                f"{errors[0].error}"
-            )
+        if failure:
+            status, code, message = DatasetStatus.CREATE_FAILED, "CLIENT_ERROR", failure
         row = DatasetRow(
             project_id=project.id,
             dataset_type=dataset_type,
@@ -147,6 +188,7 @@ def create_dataset(
         s.flush()
         if status is DatasetStatus.CREATE_COMPLETE:
             _add_entries(s, row.id, entries)
+        set_tags(s, row.arn, tag_map)
         return {"DatasetArn": row.arn}
 
 
@@ -201,7 +243,12 @@ def list_dataset_entries(
     next_token: str | None = None,
     max_results: int | None = None,
 ) -> dict[str, Any]:
-    """The dataset's JSON lines matching every given filter, in insertion order."""
+    """The dataset's JSON lines matching every given filter, in insertion order.
+
+    A line with problems carries them in an ``"errors"`` list (``{code, message, field,
+    severity}``), as ``customlabels dataset validate --annotated`` writes it; ``has_errors``
+    selects the lines that are unusable (ErrorEntries of DescribeDataset).
+    """
     start, size = page_token(next_token), page_size(max_results)
     wanted = set(contains_labels or [])
     out: list[str] = []
@@ -228,7 +275,7 @@ def list_dataset_entries(
             if len(out) == size:
                 more = True
                 break
-            out.append(entry.line)
+            out.append(annotate_line(entry.line, json.loads(entry.issues or "[]")))
     result: dict[str, Any] = {"DatasetEntries": out}
     if more:
         result["NextToken"] = str(start + size)
@@ -278,13 +325,12 @@ def update_dataset_entries(
         blob = base64.b64decode(blob)
     if not isinstance(blob, bytes | bytearray) or not blob:
         raise InvalidParameterError("Changes.GroundTruth: expected JSON Lines, got nothing")
-    entries = parse_manifest(bytes(blob), "Changes.GroundTruth")
-    bad = [e for e in entries if e.error]
-    if bad:
-        raise InvalidParameterError(f"Changes.GroundTruth: {bad[0].error}")
+    manifest = _parse(ctx, bytes(blob), "Changes.GroundTruth")
+    if manifest.report.invalid_lines:
+        raise InvalidParameterError(f"Changes.GroundTruth: {manifest.first_error}")
     with ctx.catalog.session() as s:
         row = get_dataset(s, dataset_arn)
-        _add_entries(s, row.id, entries)
+        _add_entries(s, row.id, manifest.entries)
         row.updated_at = now()
         row.status = DatasetStatus.UPDATE_COMPLETE.value
     return {}
@@ -318,11 +364,7 @@ def distribute_dataset_entries(ctx: Context, datasets: list[dict[str, str]]) -> 
             .where(DatasetEntryRow.dataset_id == train.id)
             .order_by(DatasetEntryRow.id)
         ).all()
-        usable = [
-            Entry(e.source_ref, e.line, json.loads(e.labels), e.num_boxes)
-            for e in entries
-            if not e.error
-        ]
+        usable = [_entry_of(e) for e in entries if not e.error]
         test_refs = split_entries(usable, lambda ref: _local_file(ctx, ref))
         for e in entries:
             if e.source_ref in test_refs:

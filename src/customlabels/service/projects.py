@@ -6,6 +6,7 @@ fields, and returns the response in the service's shape (field names as boto3 ex
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from customlabels.errors import (
 from customlabels.service.arns import check_name, parse_arn, project_arn
 from customlabels.service.catalog import DatasetEntryRow, DatasetRow, ProjectRow, VersionRow
 from customlabels.service.context import Context, now
+from customlabels.service.tags import check_tags
 
 __all__ = [
     "create_project",
@@ -27,6 +29,8 @@ __all__ = [
     "get_project",
     "project_arn_of",
 ]
+
+FEATURE = "CUSTOM_LABELS"  # the only feature served
 
 
 def get_project(session: Session, arn: str, field: str = "ProjectArn") -> ProjectRow:
@@ -41,13 +45,27 @@ def get_project(session: Session, arn: str, field: str = "ProjectArn") -> Projec
 def create_project(
     ctx: Context,
     project_name: str,
-    feature: str = "CUSTOM_LABELS",
+    feature: str = FEATURE,
     auto_update: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """Create a project.
+
+    Args:
+        feature: only ``CUSTOM_LABELS`` (content-moderation adapters are not served).
+        auto_update: only ``DISABLED``: automatic retraining applies to content-moderation
+            adapters, and versions here are trained on request only.
+        tags: kept on the project (ListTagsForResource).
+    """
     check_name(project_name, "ProjectName")
-    if feature != "CUSTOM_LABELS":
-        raise InvalidParameterError(f"Feature: expected CUSTOM_LABELS, got {feature!r}")
+    if feature != FEATURE:
+        raise InvalidParameterError(f"Feature: expected {FEATURE}, got {feature!r}")
+    if auto_update not in (None, "DISABLED"):
+        raise InvalidParameterError(
+            f"AutoUpdate: expected DISABLED (automatic retraining is for content-moderation "
+            f"adapters, not served here), got {auto_update!r}"
+        )
+    tag_map = check_tags(tags)
     with ctx.catalog.session() as s:
         if s.scalars(select(ProjectRow).where(ProjectRow.name == project_name)).first():
             raise ResourceInUseError(f"ProjectName: a project named {project_name!r} exists")
@@ -56,6 +74,8 @@ def create_project(
             name=project_name,
             arn=project_arn(project_name, int(created * 1000)),
             created_at=created,
+            feature=feature,
+            tags=json.dumps(tag_map, ensure_ascii=False),
         )
         s.add(row)
         return {"ProjectArn": row.arn}
@@ -88,13 +108,20 @@ def describe_projects(
     max_results: int | None = None,
     features: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Projects, newest first, paginated by an offset token."""
+    """Projects, newest first, paginated by an offset token.
+
+    Args:
+        project_names: only these projects.
+        features: only projects of these features (every project here is ``CUSTOM_LABELS``).
+    """
     start = _token(next_token)
     size = _page_size(max_results)
     with ctx.catalog.session() as s:
         query = select(ProjectRow).order_by(ProjectRow.created_at.desc(), ProjectRow.id.desc())
         if project_names:
             query = query.where(ProjectRow.name.in_(project_names))
+        if features:
+            query = query.where(ProjectRow.feature.in_(features))
         rows = s.scalars(query.offset(start).limit(size + 1)).all()
         out: dict[str, Any] = {"ProjectDescriptions": [_describe(r) for r in rows[:size]]}
     if len(rows) > size:

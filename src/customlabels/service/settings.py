@@ -10,39 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from customlabels.errors import ConfigError
-from customlabels.io.images import ImageLimits
+from customlabels.io.images import DEFAULT_LIMITS, REQUEST_LIMITS, ImageLimits
 
-__all__ = ["DEFAULT_HOME", "ServiceSettings", "parse_duration"]
+__all__ = ["DEFAULT_HOME", "ServiceSettings"]
 
 DEFAULT_HOME = Path("~/.customlabels")
-
-# DetectCustomLabels: image bytes in the request up to 4 MB (the service's limit), S3 objects up
-# to 15 MB, sides up to 4096 px.
-_REQUEST_BYTES = 4 * 1024 * 1024
-_S3_BYTES = 15 * 1024 * 1024
-
-
-def parse_duration(text: str | float | int) -> float:
-    """Seconds from ``"90"``, ``"90s"``, ``"15m"``, ``"2h"`` (or a number).
-
-    Raises:
-        ConfigError: not a positive duration.
-    """
-    if isinstance(text, int | float):
-        seconds = float(text)
-    else:
-        raw = text.strip().lower()
-        scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(raw[-1:])
-        number = raw[:-1] if scale else raw
-        try:
-            seconds = float(number) * (scale or 1.0)
-        except ValueError:
-            raise ConfigError(
-                f"duration: expected seconds or a number with s/m/h (e.g. 15m), got {text!r}"
-            ) from None
-    if not seconds > 0:
-        raise ConfigError(f"duration: expected a positive duration, got {text!r}")
-    return seconds
 
 
 @dataclass
@@ -72,10 +44,8 @@ class ServiceSettings:
     buckets_dir: Path | None = None
     s3_endpoint_url: str | None = None
     train_time_budget_s: float = 15 * 60.0
-    request_limits: ImageLimits = field(
-        default_factory=lambda: ImageLimits(max_bytes=_REQUEST_BYTES, min_side=1)
-    )
-    s3_limits: ImageLimits = field(default_factory=lambda: ImageLimits(max_bytes=_S3_BYTES))
+    request_limits: ImageLimits = REQUEST_LIMITS
+    s3_limits: ImageLimits = DEFAULT_LIMITS
     access_key_id: str | None = None
     secret_access_key: str | None = None
     auth: bool = True

@@ -28,8 +28,9 @@ from typing import Any
 from sqlalchemy import select
 
 from customlabels.core.model_card import CARD_NAME, ModelCard
+from customlabels.core.uris import parse_s3_uri
 from customlabels.errors import CustomLabelsError
-from customlabels.service.buckets import Buckets, parse_s3_uri
+from customlabels.service.buckets import Buckets
 from customlabels.service.catalog import (
     Catalog,
     DatasetEntryRow,

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from customlabels.core.durations import parse_duration
+from customlabels.core.uris import format_s3_uri
 from customlabels.errors import (
     InvalidParameterError,
     LimitExceededError,
@@ -24,10 +26,11 @@ from customlabels.errors import (
     ResourceNotReadyError,
 )
 from customlabels.service.arns import check_name, parse_arn, version_arn
+from customlabels.service.buckets import s3_object
 from customlabels.service.catalog import DatasetEntryRow, DatasetRow, VersionRow, VersionStatus
 from customlabels.service.context import Context, now
 from customlabels.service.projects import get_project, page_size, page_token
-from customlabels.service.settings import parse_duration
+from customlabels.service.tags import check_tags
 
 __all__ = [
     "MAX_INFERENCE_UNITS",
@@ -76,28 +79,42 @@ def create_project_version(
 
     Args:
         output_config: ``{S3Bucket, S3KeyPrefix}``: where the model and its evaluation are
-            copied (the bucket must exist when the server serves buckets).
+            copied (the bucket must exist; a server without buckets refuses one). Empty: the
+            artifacts stay under the home folder.
+        training_data: only ``{}`` (the project's TRAIN dataset); ``Assets`` are refused.
         testing_data: ``{"AutoCreate": true}`` holds out 20% of the training entries as the test
             set; otherwise the project's TEST dataset is used (or the split when there is none).
-        tags: ``customlabels:time-budget`` (seconds) overrides the server's training budget.
+            ``Assets`` are refused.
+        tags: kept on the version (ListTagsForResource); ``customlabels:time-budget`` (a
+            duration, e.g. ``15m``) also overrides the server's training budget.
+        kms_key_id: refused: artifacts are written unencrypted under the home folder.
+        version_description: kept and returned by DescribeProjectVersions.
         wait: train in the calling thread (the CLI's local mode) instead of the worker.
     """
     check_name(version_name, "VersionName")
-    if training_data and training_data.get("Assets"):
+    for field, data in (("TrainingData", training_data), ("TestingData", testing_data)):
+        if (data or {}).get("Assets"):
+            raise InvalidParameterError(
+                f"{field}.Assets: manifests given here are not supported; create the project's "
+                f"{field[:-4].upper()} dataset with CreateDataset instead"
+            )
+    if kms_key_id is not None:
         raise InvalidParameterError(
-            "TrainingData.Assets: manifests given here are not supported; create the project's "
-            "TRAIN dataset with CreateDataset instead"
+            "KmsKeyId: not supported; model artifacts are stored unencrypted under the server's "
+            "home folder (encrypt that volume instead)"
         )
-    tags = dict(tags or {})
+    tags = check_tags(tags)
     budget = ctx.settings.train_time_budget_s
     if TIME_BUDGET_TAG in tags:
-        budget = parse_duration(tags[TIME_BUDGET_TAG])
+        budget = parse_duration(tags[TIME_BUDGET_TAG], f"Tags.{TIME_BUDGET_TAG}")
     out = output_config or {}
     bucket, prefix = out.get("S3Bucket", ""), out.get("S3KeyPrefix", "")
-    if bucket and ctx.buckets.configured:
+    if prefix and not bucket:
+        raise InvalidParameterError(
+            f"OutputConfig.S3KeyPrefix: needs OutputConfig.S3Bucket, got only {prefix!r}"
+        )
+    if bucket:
         ctx.buckets.store(bucket)  # fails now (not after training) on a missing bucket
-    elif not ctx.buckets.configured:
-        bucket = ""  # nowhere to copy: artifacts stay under the home folder
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     with ctx.catalog.session() as s:
@@ -350,11 +367,10 @@ def detect_custom_labels(
             raise InvalidParameterError("Image.Bytes: expected image bytes")
         data = bytes(data)
     else:
-        s3 = image["S3Object"] or {}
-        bucket, key = s3.get("Bucket", ""), s3.get("Name", "")
+        bucket, key = s3_object(image["S3Object"], "Image.S3Object")
         limits = ctx.settings.s3_limits
         data = ctx.buckets.get(bucket, key, max_bytes=limits.max_bytes)
-        name = f"s3://{bucket}/{key}"
+        name = format_s3_uri(bucket, key)
     return model.detect(data, name, min_confidence, max_results, limits)
 
 

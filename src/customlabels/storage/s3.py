@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from customlabels.errors import InvalidS3ObjectError
+from customlabels.core.uris import S3_SCHEME, format_s3_uri, parse_s3_uri
+from customlabels.errors import InvalidParameterError, InvalidS3ObjectError
 from customlabels.storage.base import ObjectInfo, register_store
 
 __all__ = ["S3Store"]
@@ -28,7 +29,6 @@ class S3Store:
         client: Any = None,
         endpoint_url: str | None = None,
         sse: dict[str, str] | None = None,
-        prefix: str = "",
     ) -> None:
         if client is None:
             import boto3.session  # a base dependency; imported late to keep CLI start fast
@@ -87,11 +87,18 @@ class S3Store:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+        return format_s3_uri(self.bucket, key)
 
 
 def _open_s3(rest: str, **options: Any) -> S3Store:
-    bucket, _, _prefix = rest.partition("/")
+    url = S3_SCHEME + rest
+    bucket, prefix = parse_s3_uri(url, key_required=False, what="store")
+    if prefix.strip("/"):
+        # a store is a whole bucket; keys are filtered by the caller's own prefix option
+        raise InvalidParameterError(
+            f"store: expected s3://BUCKET without a prefix, got {url!r} (give the prefix with "
+            "--prefix)"
+        )
     return S3Store(bucket, **options)
 
 

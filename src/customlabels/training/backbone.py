@@ -18,7 +18,13 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from customlabels.errors import ConfigError
 
-__all__ = ["BACKBONES", "Backbone", "BackboneSpec", "create_backbone"]
+__all__ = ["BACKBONES", "LITE_MEAN", "LITE_STD", "Backbone", "BackboneSpec", "create_backbone"]
+
+
+# The input normalisation EfficientNet-Lite's weights were trained with: (x - 127) / 128, x in
+# 0–255. Written here once; everything else reads it from ``Backbone.spec`` or these names.
+LITE_MEAN = (127.0, 127.0, 127.0)
+LITE_STD = (128.0, 128.0, 128.0)
 
 
 @dataclass(frozen=True)
@@ -114,8 +120,8 @@ class EfficientNetLite(Backbone):
             channels=(40, 112, 320),
             strides=(8, 16, 32),
             pooled_channels=1280,
-            mean=(127.0, 127.0, 127.0),
-            std=(128.0, 128.0, 128.0),
+            mean=LITE_MEAN,
+            std=LITE_STD,
         )
         for p in self.parameters():
             p.requires_grad_(False)

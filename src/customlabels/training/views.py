@@ -19,15 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from customlabels.core.dataset import ImageRecord
 from customlabels.core.model_card import InputSpec
-from customlabels.errors import DatasetError
+from customlabels.errors import DatasetError, ImageTooLargeError, InvalidImageError
 from customlabels.inference.preprocess import Letterbox, preprocess
-from customlabels.training.backbone import Backbone
+from customlabels.io.images import open_image_file
+from customlabels.training.backbone import LITE_MEAN, LITE_STD, Backbone
 from customlabels.training.config import AugmentConfig, InputConfig
 
 __all__ = ["CachedView", "Crop", "build_views", "load_image", "sample_crops", "validation_features"]
@@ -35,7 +36,8 @@ __all__ = ["CachedView", "Crop", "build_views", "load_image", "sample_crops", "v
 log = logging.getLogger(__name__)
 
 MIN_VIEWS = 32
-PAD_PIXEL = 127.0  # letterbox padding (0–255); normalizes to ≈ 0 with mean 127 / std 128
+# letterbox padding (0–255): the backbone's mean, so padding normalizes to 0
+PAD_PIXEL = LITE_MEAN[0]
 
 
 @dataclass
@@ -78,22 +80,20 @@ def load_image(record: ImageRecord, max_side: int | None = None) -> tuple[Image.
     if record.path is None:
         raise DatasetError(f"{record.ref}: no local file for this image")
     try:
-        img: Image.Image = Image.open(record.path)
-        if max_side is not None and img.format == "JPEG":
-            w, h = img.size
-            factor = max_side / max(w, h)
-            if factor < 1:
-                img.draft("RGB", (math.ceil(w * factor), math.ceil(h * factor)))
-        img = ImageOps.exif_transpose(img) or img
-        img = img.convert("RGB")
-    except OSError as exc:
-        raise DatasetError(f"{record.path}: cannot decode image ({exc})") from None
+        img = open_image_file(record.path, max_side=max_side)
+    except (InvalidImageError, ImageTooLargeError) as exc:
+        raise DatasetError(f"{record.path}: cannot decode image ({exc.message})") from None
     ref_w = record.size_wh[0] if record.size_wh else img.size[0]
     return img, img.size[0] / ref_w
 
 
+_MEAN = torch.tensor(LITE_MEAN).view(3, 1, 1)
+_STD = torch.tensor(LITE_STD).view(3, 1, 1)
+
+
 def _normalize(x: torch.Tensor) -> torch.Tensor:
-    return (x.float() - 127.0) / 128.0
+    """``(3, H, W)`` 0–255 pixels → the backbone's input, ``(x - mean) / std``."""
+    return (x.float() - _MEAN) / _STD
 
 
 def _augment_pipeline(aug: AugmentConfig, out_hw: tuple[int, int]) -> v2.Compose:
