@@ -27,7 +27,12 @@ import numpy as np
 
 from customlabels.core.boxes import xyxy_to_ltwh
 from customlabels.core.dataset import Dataset, ImageRecord, LabelMap, Task
-from customlabels.errors import CustomLabelsError, ManifestError, UnsafePathError
+from customlabels.errors import (
+    CustomLabelsError,
+    ManifestError,
+    StoreUnavailableError,
+    UnsafePathError,
+)
 from customlabels.formats.files import size_of
 from customlabels.formats.gt_lines import (
     CLASSIFICATION_TYPE,
@@ -68,6 +73,8 @@ def _resolve_and_check(
         except (RefError, UnsafePathError) as exc:
             report.line_error(line.number, "ERROR_INVALID_SOURCE_REF_FORMAT", f"{exc}", SOURCE_REF)
             continue
+        except StoreUnavailableError:
+            raise  # an outage is not a bad line: the whole import fails, to be retried
         except CustomLabelsError as exc:  # an endpoint that cannot serve the object
             report.line_error(line.number, "ERROR_INVALID_IMAGE", exc.message, SOURCE_REF)
             continue
