@@ -1,4 +1,4 @@
-"""Fixtures of the AWS tests: moto's server (S3, SQS, KMS over the wire), a model, images.
+"""Fixtures of the AWS tests: moto's server (S3, SQS, KMS over the wire) and the blog's stack.
 
 moto runs as its own process on a free 127.0.0.1 port (``moto_server``), never as patched
 clients: the worker processes and the Lambda bundle talk to it over HTTP like to AWS.
@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -43,25 +40,6 @@ def moto() -> Iterator[str]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-@pytest.fixture(scope="session")
-def model_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
-    """The session's tiny real detector, copied out of pytest's shared temporary root."""
-    source: Path = request.getfixturevalue("tiny_detector_dir")
-    with tempfile.TemporaryDirectory(prefix="customlabels-aws-model-") as folder:
-        target = Path(folder) / source.name
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("checkpoints"))
-        yield target
-
-
-@pytest.fixture(scope="session")
-def images(datasets_dir: Path) -> list[Path]:
-    """Real blood-cell JPEGs (640×480, ~30 KB each)."""
-    found = sorted((datasets_dir / "bccd" / "images").glob("*.jpg"))
-    if len(found) < 200:
-        pytest.fail(f"expected ≥200 BCCD images under {datasets_dir / 'bccd'}")
-    return found
 
 
 @dataclass

@@ -171,12 +171,14 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
     container = _Container.ready()
     deadline = _deadline(context)
     records = event.get("Records") if isinstance(event, dict) else None
-    if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
+    first = records[0] if isinstance(records, list) and records else None
+    if isinstance(first, dict) and first.get("eventSource") == "aws:sqs":
         failures: list[dict[str, str]] = []
         results: list[ProcessResult] = []
-        for record in records:
+        batch: list[dict[str, Any]] = list(records or [])
+        for record in batch:
             try:
-                results += _process(container, record.get("body", ""), deadline)
+                results += _process(container, record["body"], deadline)
             except Exception as exc:
                 error = error_record(exc)
                 log.warning(
@@ -186,7 +188,7 @@ def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]
                     error["message"],
                 )
                 failures.append({"itemIdentifier": str(record.get("messageId", ""))})
-        log.info("batch of %d: %s, %d failed", len(records), _summary(results), len(failures))
+        log.info("batch of %d: %s, %d failed", len(batch), _summary(results), len(failures))
         return {"batchItemFailures": failures}
     results = _process(container, event, deadline)
     log.info("invocation: %s", _summary(results))
