@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -163,8 +164,12 @@ def test_export_lambda_writes_a_build_context_without_torch(
     assert not names & {"torch", "torchvision", "onnx", "onnxscript"}  # training-only
     assert pins == base_requirements() and all("==" in pin for pin in pins)
     assert not list((out / "customlabels").rglob("__pycache__"))
+    cfn_lint = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "cfn-lint"
+    )
+    assert cfn_lint, "cfn-lint not installed (pip install cfn-lint aws-sam-translator)"
     lint = subprocess.run(
-        [sys.executable, "-m", "cfnlint", str(out / "template.yaml")],
+        [cfn_lint, str(out / "template.yaml")],
         capture_output=True, text=True,
     )  # fmt: skip
     assert lint.returncode == 0, lint.stdout + lint.stderr
