@@ -163,3 +163,21 @@ def bccd_images(datasets_dir: Path) -> list[Path]:
     if len(images) < 200:
         pytest.fail(f"expected ≥200 BCCD images in {datasets_dir / 'bccd'}, found {len(images)}")
     return images
+
+
+@pytest.fixture()
+def refused_s3_client():  # type: ignore[no-untyped-def]
+    """A boto3 S3 client whose endpoint refuses connections (a store that is down), 1 attempt."""
+    import boto3
+    from botocore.config import Config
+
+    from customlabels.pipeline.local_servers import free_port
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+        region_name="us-east-1",
+        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+    )

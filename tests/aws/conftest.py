@@ -7,7 +7,6 @@ clients: the worker processes and the Lambda bundle talk to it over HTTP like to
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,17 +28,10 @@ PREFIX = "test_images/"
 @pytest.fixture(scope="session")
 def moto() -> Iterator[str]:
     """moto's server endpoint; the AWS variables of the test process point at fake credentials."""
-    old = {k: os.environ.get(k) for k in AWS_ENV}
-    os.environ.update(AWS_ENV)
-    try:
-        with moto_server() as endpoint:
-            yield endpoint
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with pytest.MonkeyPatch.context() as env, moto_server() as endpoint:
+        for name, value in AWS_ENV.items():
+            env.setenv(name, value)
+        yield endpoint
 
 
 @dataclass

@@ -60,22 +60,19 @@ def _sqs(*bodies: str) -> dict[str, Any]:
 
 
 @pytest.fixture()
-def lambda_env(stack: Stack, model_dir: Path) -> Iterator[dict[str, str]]:
+def lambda_env(
+    stack: Stack, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
     env = {
         "CUSTOMLABELS_MODEL": str(model_dir),
         "CUSTOMLABELS_PREFIX": PREFIX,
         "AWS_ENDPOINT_URL_S3": stack.endpoint,
     }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     _Container.reset()
     yield env
     _Container.reset()
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 def _upload(stack: Stack, bccd_images: list[Path], names: list[str]) -> list[str]:
@@ -126,7 +123,7 @@ def test_sqs_batch_reports_only_the_failing_records(
 def test_store_outage_fails_the_record_and_writes_no_error(
     lambda_env: dict[str, str], bccd_images: list[Path], stack: Stack
 ) -> None:
-    os.environ["AWS_ENDPOINT_URL_S3"] = "http://127.0.0.1:9"  # nothing listens: refused
+    os.environ["AWS_ENDPOINT_URL_S3"] = "http://127.0.0.1:9"  # refused (lambda_env restores it)
 
     class _Ctx:  # Lambda's context: 6 s left, so the outage wait gives up after ~1 s
         @staticmethod

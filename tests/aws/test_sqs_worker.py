@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ class Worker:
             "--sqs-queue-url", stack.queue_url, "--store", f"s3://{stack.bucket}",
             "--model", str(model_dir), "--prefix", PREFIX,
             "--s3-endpoint-url", stack.endpoint, "--sqs-endpoint-url", stack.endpoint,
+            "--sqs-wait", "2",  # a SIGTERMed worker stops within its current long poll
             *extra,
         ]  # fmt: skip
         self.log = log
@@ -112,6 +114,7 @@ def test_worker_killed_mid_image_message_reappears_and_is_written_once(
     moto: str, model_dir: Path, bccd_images: list[Path], tmp_path: Path, workers: list[Worker]
 ) -> None:
     stack = make_stack(moto, visibility_s=4)
+    stack.sqs.purge_queue(QueueUrl=stack.queue_url)  # the test event: the next message is ours
     slow = Worker(
         stack, model_dir, tmp_path / "slow.log", "--visibility-timeout", "4",
         CUSTOMLABELS_PIPELINE_DELAY_S="30",
@@ -119,11 +122,9 @@ def test_worker_killed_mid_image_message_reappears_and_is_written_once(
     workers.append(slow)
     key = f"{PREFIX}{bccd_images[0].name}"
     stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=bccd_images[0].read_bytes())
-    wait_for(
-        lambda: "skipped" not in slow.log.read_text() and _in_flight(stack) == 1,
-        60,
-        "the image in flight",
-    )
+    wait_for(lambda: _in_flight(stack) == 1, 60, "the image in flight")
+    time.sleep(6.0)  # past the queue's 4 s timeout: only the heartbeat keeps the message hidden
+    assert _in_flight(stack) == 1 and stack.depth() == 1
     os.kill(slow.proc.pid, signal.SIGKILL)
     slow.proc.wait(timeout=10)
     workers.append(Worker(stack, model_dir, tmp_path / "fresh.log"))
@@ -131,6 +132,7 @@ def test_worker_killed_mid_image_message_reappears_and_is_written_once(
     wait_for(lambda: stack.depth() == 0, 60, "the message deleted", every_s=0.5)
     assert stack.writes(key + ".json") == 1
     assert key + ".error.json" not in stack.outputs()
+    assert "wrote" not in slow.log.read_text()  # the killed worker never finished it
 
 
 def _in_flight(stack: Stack) -> int:

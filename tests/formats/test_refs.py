@@ -123,21 +123,8 @@ def test_against_a_real_s3_compatible_store(
 
 
 def test_an_unreachable_endpoint_stops_the_import_instead_of_invalidating_lines(
-    tmp_path: Path,
+    tmp_path: Path, refused_s3_client: Any
 ) -> None:
-    import boto3
-    from botocore.config import Config
-
-    from customlabels.pipeline.local_servers import free_port
-
-    client = boto3.session.Session().client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{free_port()}",  # nothing listens: connection refused
-        aws_access_key_id="a",
-        aws_secret_access_key="b",
-        region_name="us-east-1",
-        config=Config(retries={"mode": "standard", "max_attempts": 1}),
-    )
     line = {
         "source-ref": "s3://remote/images/a.jpg",
         "c": 0,
@@ -146,4 +133,6 @@ def test_an_unreachable_endpoint_stops_the_import_instead_of_invalidating_lines(
     manifest = tmp_path / "m.manifest"
     manifest.write_text(json.dumps(line) + "\n")
     with pytest.raises(StoreUnavailableError, match="unreachable"):
-        load_ground_truth(manifest, cache_dir=tmp_path / "cache", s3_options={"client": client})
+        load_ground_truth(
+            manifest, cache_dir=tmp_path / "cache", s3_options={"client": refused_s3_client}
+        )

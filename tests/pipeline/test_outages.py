@@ -6,11 +6,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from customlabels.errors import StoreUnavailableError
-from customlabels.pipeline.local_servers import SeaweedFS, free_port
+from customlabels.pipeline.local_servers import SeaweedFS
 from customlabels.pipeline.model import load_model
 from customlabels.pipeline.retry import OutagePolicy, backoff_delay, through_outages
 from customlabels.pipeline.worker import Outcome, ProcessResult, process_image
@@ -43,20 +44,12 @@ def test_through_outages_gives_up_after_its_window_and_stops_on_request() -> Non
     assert len(calls) == 1  # no waiting once asked to stop
 
 
-def test_a_refused_connection_writes_nothing_and_is_raised(model_dir: Path, tmp_path: Path) -> None:
-    import boto3
-    from botocore.config import Config
-
-    client = boto3.session.Session().client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{free_port()}",
-        aws_access_key_id="a",
-        aws_secret_access_key="b",
-        region_name="us-east-1",
-        config=Config(retries={"mode": "standard", "max_attempts": 1}),
-    )
+def test_a_refused_connection_writes_nothing_and_is_raised(
+    model_dir: Path, refused_s3_client: Any
+) -> None:
     with pytest.raises(StoreUnavailableError):
-        process_image(S3Store("bucket", client=client), f"{PREFIX}a.jpg", load_model(model_dir))
+        store = S3Store("bucket", client=refused_s3_client)
+        process_image(store, f"{PREFIX}a.jpg", load_model(model_dir))
 
 
 def test_seaweedfs_stopped_mid_burst_every_image_gets_one_result_and_no_error(

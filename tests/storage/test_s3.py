@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
@@ -12,7 +14,6 @@ from customlabels.errors import (
     StoreAccessError,
     StoreUnavailableError,
 )
-from customlabels.pipeline.local_servers import free_port
 from customlabels.storage import S3Store
 from customlabels.storage.s3 import classify_s3_error, sse_params
 
@@ -50,19 +51,10 @@ def test_failures_are_sorted(exc: Exception, expected: type[Exception]) -> None:
     assert isinstance(error, IMAGE_FAULTS) == (expected is InvalidS3ObjectError)
 
 
-def test_a_store_that_does_not_answer_is_an_outage_for_every_operation() -> None:
-    import boto3
-    from botocore.config import Config
-
-    client = boto3.session.Session().client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{free_port()}",  # nothing listens: connection refused
-        aws_access_key_id="a",
-        aws_secret_access_key="b",
-        region_name="us-east-1",
-        config=Config(retries={"mode": "standard", "max_attempts": 1}),
-    )
-    store = S3Store("bucket", client=client)
+def test_a_store_that_does_not_answer_is_an_outage_for_every_operation(
+    refused_s3_client: Any,
+) -> None:
+    store = S3Store("bucket", client=refused_s3_client)
     for call in (
         lambda: store.get("k.jpg"),
         lambda: store.head("k.jpg"),

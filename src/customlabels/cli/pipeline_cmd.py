@@ -227,6 +227,9 @@ def worker_cmd(
     max_retries: Annotated[
         int, typer.Option("--max-retries", help="Celery: retries before a dead letter.")
     ] = 3,
+    sqs_wait: Annotated[
+        int, typer.Option("--sqs-wait", help="SQS: long-poll wait of a receive, 0–20 s.")
+    ] = 20,
     outage_wait: Annotated[
         float,
         typer.Option("--outage-wait", help="Seconds a store outage is waited out per job."),
@@ -262,6 +265,7 @@ def worker_cmd(
                 options=options,
                 threads=threads,
                 visibility_s=int(visibility_timeout or 60),
+                wait_s=sqs_wait,
                 outage=outage,
             )
         )
