@@ -12,6 +12,9 @@ Writes ``bench/results/pipeline.md``. Every run drops a burst of N real BCCD JPE
 - *celery*: private redis-server + ``weed mini`` (S3) + 2 ``customlabels worker`` processes
   (concurrency 1) + the dispatcher taking S3 event JSON from a Redis list; upload = PutObject
   returned and the event was pushed; result = first seen by a 0.1 s listing poll.
+- *sqs*: ``moto_server`` (S3 + SQS on 127.0.0.1; S3 event notifications delivered to the queue
+  by the server, as on AWS) + 2 ``customlabels worker --sqs-queue-url`` processes; upload =
+  PutObject returned; result = first seen by a 0.1 s listing poll.
 
 Throughput = N / (last result - first upload). Each cell is the median of ``--runs`` runs; the
 workers are started (model loaded) before the clock starts.
@@ -33,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote_plus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -135,34 +139,8 @@ def celery_run(model_dir: Path, images: list[Path], workers: int) -> Run:
         bucket = "bench"
         s3.create_bucket(Bucket=bucket)
         r = redis.Redis.from_url(broker)
-        procs = []
-        for i in range(workers):
-            log = open(Path(tmp) / f"w{i}.log", "wb")  # noqa: SIM115 (closed with the process)
-            procs.append(
-                (
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "customlabels.cli.main",
-                            "worker",
-                            "--broker",
-                            broker,
-                            "--store",
-                            f"s3://{bucket}",
-                            "--s3-endpoint-url",
-                            weed.endpoint,
-                            "--model",
-                            str(model_dir),
-                        ],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    ),
-                    log,
-                )
-            )
+        args = ["--broker", broker, "--store", f"s3://{bucket}", "--s3-endpoint-url"]
+        procs = _start_workers([*args, weed.endpoint, "--model", str(model_dir)], env, tmp, workers)
         dispatcher = Dispatcher(
             DispatchConfig(
                 f"s3://{bucket}",
@@ -177,15 +155,6 @@ def celery_run(model_dir: Path, images: list[Path], workers: int) -> Run:
         thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
         thread.start()
 
-        def results_now() -> dict[str, float]:
-            now = time.time()
-            out = {}
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PREFIX):
-                for obj in page.get("Contents", []):
-                    if obj["Key"].endswith(".json"):
-                        out[obj["Key"]] = now
-            return out
-
         def upload(key: str, src: Path) -> None:
             body = src.read_bytes()
             etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
@@ -199,33 +168,109 @@ def celery_run(model_dir: Path, images: list[Path], workers: int) -> Run:
             r.lpush("events", json.dumps({"Records": [record]}))
 
         try:
-            for i in range(workers * 2):  # both workers loaded and busy once before timing
-                upload(f"{PREFIX}warm/{i}.jpg", images[i])
-            _wait(lambda: len(results_now()) == workers * 2, 300, "warm-up")
-            uploads: dict[str, float] = {}
-            for src in images:
-                key = f"{PREFIX}{src.name}"
-                upload(key, src)
-                uploads[key + ".json"] = time.time()
-            seen: dict[str, float] = {}
-            deadline = time.monotonic() + 900
-            while not all(k in seen for k in uploads):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("celery results")
-                for k, t in results_now().items():
-                    seen.setdefault(k, t)
-                time.sleep(0.1)
+            return _burst(upload, _listing(s3, bucket), images, workers * 2)
         finally:
             stop.set()
             thread.join(timeout=30)
-            for proc, log in procs:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                log.close()
+            _stop_workers(procs)
+
+
+def _start_workers(args: list[str], env: dict[str, str], tmp: str, n: int) -> list[Any]:
+    procs = []
+    for i in range(n):
+        log = open(Path(tmp) / f"w{i}.log", "wb")  # noqa: SIM115 (closed with the process)
+        cmd = [sys.executable, "-m", "customlabels.cli.main", "worker", *args]
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        procs.append((proc, log))
+    return procs
+
+
+def _stop_workers(procs: list[Any]) -> None:
+    for proc, log in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _burst(
+    upload: Callable[[str, Path], None],
+    results_now: Callable[[], dict[str, float]],
+    images: list[Path],
+    warm: int,
+) -> Run:
+    for i in range(warm):  # every worker loaded and busy once before timing
+        upload(f"{PREFIX}warm/{i}.jpg", images[i])
+    _wait(lambda: len(results_now()) == warm, 300, "warm-up")
+    uploads: dict[str, float] = {}
+    for src in images:
+        key = f"{PREFIX}{src.name}"
+        upload(key, src)
+        uploads[key + ".json"] = time.time()
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + 900
+    while not all(k in seen for k in uploads):
+        if time.monotonic() > deadline:
+            raise TimeoutError("results")
+        for k, t in results_now().items():
+            seen.setdefault(k, t)
+        time.sleep(0.1)
     return _summarize(uploads, {k: seen[k] for k in uploads})
+
+
+def _listing(s3: Any, bucket: str) -> Callable[[], dict[str, float]]:
+    def results_now() -> dict[str, float]:
+        now = time.time()
+        out = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PREFIX):
+            for obj in page.get("Contents", []):
+                if obj["Key"].endswith(".json"):
+                    out[obj["Key"]] = now
+        return out
+
+    return results_now
+
+
+def sqs_run(model_dir: Path, images: list[Path], workers: int) -> Run:
+    import boto3
+
+    from customlabels.pipeline.local_servers import moto_server
+
+    creds = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+    with moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, **creds, "AWS_DEFAULT_REGION": "us-east-1"}
+        session = boto3.session.Session(
+            aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1"
+        )
+        s3 = session.client("s3", endpoint_url=endpoint)
+        sqs = session.client("sqs", endpoint_url=endpoint)
+        bucket = "bench"
+        s3.create_bucket(Bucket=bucket)
+        queue = sqs.create_queue(QueueName="bench")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {"QueueArn": arn["Attributes"]["QueueArn"], "Events": ["s3:ObjectCreated:*"]}
+                ]
+            },
+        )
+        args = ["--sqs-queue-url", queue, "--store", f"s3://{bucket}", "--prefix", PREFIX]
+        args += ["--s3-endpoint-url", endpoint, "--sqs-endpoint-url", endpoint]
+        procs = _start_workers([*args, "--model", str(model_dir)], env, tmp, workers)
+
+        def upload(key: str, src: Path) -> None:
+            s3.put_object(Bucket=bucket, Key=key, Body=src.read_bytes())
+
+        try:
+            return _burst(upload, _listing(s3, bucket), images, workers * 2)
+        finally:
+            _stop_workers(procs)
 
 
 def _median_run(runs: list[Run]) -> Run:
@@ -251,6 +296,11 @@ def main() -> None:
         ("embedded (SQLite queue, local folder)", 1, lambda: embedded_run(args.model, images, 1)),
         ("embedded (SQLite queue, local folder)", 2, lambda: embedded_run(args.model, images, 2)),
         ("Celery + Redis + SeaweedFS (S3 events)", 2, lambda: celery_run(args.model, images, 2)),
+        (
+            "SQS consumer + S3 notifications (moto server)",
+            2,
+            lambda: sqs_run(args.model, images, 2),
+        ),
     ]
     load_before = os.getloadavg()
     # the load from other jobs changes by the minute: each pipeline run gets its own baseline,
@@ -298,9 +348,10 @@ def main() -> None:
         "",
         "Latency is upload-to-result for every image of the burst, so it is mostly queueing: the "
         "last image waits for the N−1 before it. The embedded mode adds the settle delay "
-        "(0.5 s here, 1 s by default) before an image is queued. Celery results are seen by a "
-        "0.1 s listing poll (up to 0.1 s late). With 2 cores shared by 5 people, 2 workers "
-        "cannot reach 2× the in-process rate.",
+        "(0.5 s here, 1 s by default) before an image is queued. Celery and SQS results are seen "
+        "by a 0.1 s listing poll (up to 0.1 s late). moto is a Python server: its S3 and SQS calls "
+        "cost more CPU than AWS's would, and it shares the two cores with the workers. With 2 "
+        "cores shared by 5 people, 2 workers cannot reach 2× the in-process rate.",
         "",
         f"Reproduce: `.venv/bin/python bench/pipeline.py --model MODEL_DIR --images "
         f"{len(images)} --runs {args.runs}`. {args.note}",

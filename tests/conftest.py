@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -132,4 +133,51 @@ def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory, bee_crops_mani
     out = tmp_path_factory.mktemp("tiny-classifier") / "bee-crops-tiny"
     return train_dataset(
         train, out, test=test, validation=val, config=config, user=config.to_dict(), progress=False
+    )
+
+
+# --- pipeline and AWS areas: a model worker processes can load, real images ------------------
+
+
+@pytest.fixture(scope="session")
+def model_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The tiny real detector of :func:`tiny_detector_dir`, copied to a private folder.
+
+    Worker processes load it again and again; the copy keeps it safe from other pytest
+    sessions pruning the shared temporary root.
+    """
+    import shutil
+    import tempfile
+
+    source: Path = request.getfixturevalue("tiny_detector_dir")
+    with tempfile.TemporaryDirectory(prefix="customlabels-pipeline-model-") as folder:
+        target = Path(folder) / source.name
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("checkpoints"))
+        yield target
+
+
+@pytest.fixture(scope="session")
+def bccd_images(datasets_dir: Path) -> list[Path]:
+    """Real blood-cell JPEGs (640×480, ~30 KB each), sorted; at least 200."""
+    images = sorted((datasets_dir / "bccd" / "images").glob("*.jpg"))
+    if len(images) < 200:
+        pytest.fail(f"expected ≥200 BCCD images in {datasets_dir / 'bccd'}, found {len(images)}")
+    return images
+
+
+@pytest.fixture()
+def refused_s3_client():  # type: ignore[no-untyped-def]
+    """A boto3 S3 client whose endpoint refuses connections (a store that is down), 1 attempt."""
+    import boto3
+    from botocore.config import Config
+
+    from customlabels.pipeline.local_servers import free_port
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+        region_name="us-east-1",
+        config=Config(retries={"mode": "standard", "max_attempts": 1}),
     )

@@ -8,6 +8,7 @@ maps errors in one place and the pipeline writes the same names into ``<key>.err
 from __future__ import annotations
 
 __all__ = [
+    "IMAGE_FAULTS",
     "AccessDeniedError",
     "ConfigError",
     "CustomLabelsError",
@@ -23,6 +24,8 @@ __all__ = [
     "ResourceInUseError",
     "ResourceNotFoundError",
     "ResourceNotReadyError",
+    "StoreAccessError",
+    "StoreUnavailableError",
     "UnsafePathError",
     "error_class_for",
 ]
@@ -118,6 +121,35 @@ class LimitExceededError(CustomLabelsError):
 class InternalServerError(CustomLabelsError):
     aws_type = "InternalServerError"
     http_status = 500
+
+
+class StoreUnavailableError(InternalServerError):
+    """The object store could not answer: connection refused or reset, timeout, 5xx, throttling.
+
+    Transient and never the object's fault: callers retry with backoff (a pipeline never writes
+    it as an image error); the API answers 500, which AWS SDKs retry.
+    """
+
+
+class StoreAccessError(AccessDeniedError):
+    """The store refused the request (credentials, permissions, KMS key): not the object's fault.
+
+    Not transient either: a pipeline leaves the job to its dead-letter queue rather than writing
+    an image error, so it is redone once the configuration is fixed.
+    """
+
+
+IMAGE_FAULTS: tuple[type[CustomLabelsError], ...] = (
+    InvalidImageError,
+    ImageTooLargeError,
+    InvalidS3ObjectError,
+)
+"""The image's own faults (not an image, truncated, too large, unsupported, missing object).
+
+The one rule of what a pipeline writes as ``<key>.error.json``: these and nothing else. Any
+other error (a store outage, a refused write, a model crash) is retried and ends, if it keeps
+failing, in the queue's dead letters.
+"""
 
 
 def error_class_for(aws_type: str) -> type[CustomLabelsError] | None:

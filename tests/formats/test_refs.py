@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from customlabels.errors import InvalidParameterError, UnsafePathError
+from customlabels.errors import InvalidParameterError, StoreUnavailableError, UnsafePathError
 from customlabels.formats import ValidationReport
 from customlabels.formats.groundtruth import load_ground_truth
 from customlabels.formats.refs import RefError, RefResolver, parse_bucket_map
@@ -25,7 +26,10 @@ class FakeS3:
     def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         self.calls.append((Bucket, Key))
         if (Bucket, Key) not in self.objects:
-            raise KeyError("NoSuchKey")
+            raise ClientError(  # what S3 answers for a missing object
+                {"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}},
+                "GetObject",
+            )
         return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
 
 
@@ -102,3 +106,19 @@ def test_against_a_real_s3_compatible_store(
     assert report.usable and report.valid_lines == 6 and not report.errors, report.issues
     cached = tmp_path / "cache" / "customlabels" / "s3" / "bee-detection-demo" / "images"
     assert len(list(cached.iterdir())) == 6
+
+
+def test_an_unreachable_endpoint_stops_the_import_instead_of_invalidating_lines(
+    tmp_path: Path, refused_s3_client: Any
+) -> None:
+    line = {
+        "source-ref": "s3://remote/images/a.jpg",
+        "c": 0,
+        "c-metadata": {"class-name": "cat", "type": "groundtruth/image-classification"},
+    }
+    manifest = tmp_path / "m.manifest"
+    manifest.write_text(json.dumps(line) + "\n")
+    with pytest.raises(StoreUnavailableError, match="unreachable"):
+        load_ground_truth(
+            manifest, cache_dir=tmp_path / "cache", s3_options={"client": refused_s3_client}
+        )

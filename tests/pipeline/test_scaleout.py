@@ -17,8 +17,8 @@ from urllib.parse import quote_plus
 
 import pytest
 import redis
-from botocore.exceptions import ClientError
 
+from customlabels.errors import StoreUnavailableError
 from customlabels.pipeline.dispatch import DispatchConfig, Dispatcher
 from customlabels.pipeline.ledger import Ledger
 from customlabels.pipeline.local_servers import SeaweedFS
@@ -256,8 +256,8 @@ def test_server_side_encryption_settings_reach_put_object(
         bucket, client=client, sse={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "k1"}
     )
     client.delete_object(Bucket=bucket, Key=key + ".json")
-    with pytest.raises(ClientError, match=r"InternalError|KMS"):
-        process_image(kms, key, model)
+    with pytest.raises(StoreUnavailableError, match=r"InternalError|KMS"):
+        process_image(kms, key, model)  # a 500: retried as an outage, never written plain
     assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix=key + ".json")
 
 
@@ -313,6 +313,7 @@ def test_sse_flags_reach_put_object_and_a_refused_write_ends_as_a_dead_letter(
     client.put_object(Bucket=bucket, Key=key, Body=bccd_images[0].read_bytes())
     args = _worker_args(redis_url, bucket, seaweedfs, model_dir)
     args += ["--sse", "aws:kms", "--sse-kms-key-id", "k1", "--max-retries", "1"]
+    args += ["--outage-wait", "1"]  # the refusal is a 500: waited out briefly, then retried
     workers = Workers(tmp_path, 1, args, {})
     stopper.append(workers.stop)
     dispatcher = DispatcherThread(

@@ -1,4 +1,4 @@
-"""``customlabels pipeline run|status`` and ``customlabels worker``: parse, call, render."""
+"""``customlabels pipeline run|status`` and ``customlabels worker`` (Celery or SQS)."""
 
 from __future__ import annotations
 
@@ -23,17 +23,6 @@ def _logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(process)d %(levelname)s %(message)s",
     )
-
-
-def _sse(sse: str | None, kms_key: str | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if sse:
-        out["ServerSideEncryption"] = sse
-    if kms_key:
-        if sse != "aws:kms":
-            raise InvalidParameterError("--sse-kms-key-id: needs --sse aws:kms")
-        out["SSEKMSKeyId"] = kms_key
-    return out
 
 
 @pipeline_app.command("run")
@@ -191,13 +180,26 @@ def status_cmd(
 
 
 def worker_cmd(
-    broker: Annotated[str, typer.Option("--broker", help="redis://HOST:6379/0 or amqp://...")],
     store: Annotated[
-        str, typer.Option("--store", help="s3://BUCKET (or a folder every worker shares).")
+        str, typer.Option("--store", help="s3://BUCKET (or, with --broker, a shared folder).")
     ],
-    model: Annotated[Path, typer.Option("--model", help="Model version folder.")],
+    model: Annotated[Path, typer.Option("--model", help="Model version folder or bundle.")],
+    broker: Annotated[
+        str | None,
+        typer.Option("--broker", help="Celery: redis://HOST:6379/0 or amqp://..."),
+    ] = None,
+    sqs_queue_url: Annotated[
+        str | None,
+        typer.Option("--sqs-queue-url", help="SQS: the queue of the S3 event notifications."),
+    ] = None,
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="SQS: only keys under this prefix are inputs.")
+    ] = "",
     s3_endpoint_url: Annotated[
         str | None, typer.Option("--s3-endpoint-url", help="S3-compatible endpoint.")
+    ] = None,
+    sqs_endpoint_url: Annotated[
+        str | None, typer.Option("--sqs-endpoint-url", help="SQS-compatible endpoint.")
     ] = None,
     min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="0–100.")] = None,
     max_results: Annotated[int | None, typer.Option("--max-results")] = None,
@@ -209,39 +211,85 @@ def worker_cmd(
         str | None, typer.Option("--sse-kms-key-id", help="KMS key for --sse aws:kms.")
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", help="Worker processes on this machine.")
+        int, typer.Option("--concurrency", help="Celery: worker processes on this machine.")
     ] = 1,
     threads: Annotated[
         int, typer.Option("--threads", help="ONNX Runtime threads per process.")
     ] = 1,
     visibility_timeout: Annotated[
-        float, typer.Option("--visibility-timeout", help="Redis redelivery of unacked jobs, s.")
-    ] = 3600.0,
+        float | None,
+        typer.Option(
+            "--visibility-timeout",
+            help="Redis: redelivery of unacked jobs (default 3600 s); SQS: how far ahead the "
+            "heartbeat keeps a running image's message invisible (default 60 s).",
+        ),
+    ] = None,
     max_retries: Annotated[
-        int, typer.Option("--max-retries", help="Retries of a failing job before a dead letter.")
+        int, typer.Option("--max-retries", help="Celery: retries before a dead letter.")
     ] = 3,
+    sqs_wait: Annotated[
+        int, typer.Option("--sqs-wait", help="SQS: long-poll wait of a receive, 0–20 s.")
+    ] = 20,
+    outage_wait: Annotated[
+        float,
+        typer.Option("--outage-wait", help="Seconds a store outage is waited out per job."),
+    ] = 300.0,
     ledger: Annotated[
         str | None,
         typer.Option("--ledger", help="redis:// URL of the pipeline ledger (default: the broker)."),
     ] = None,
 ) -> None:
-    """A Celery worker: takes image keys from the broker, writes results to the store."""
+    """A worker: image keys from Celery (--broker) or S3 events from SQS, results to the store."""
     _logging(False)
-    from customlabels.pipeline.celery_app import WorkerSettings, run_worker
+    from customlabels.pipeline.retry import OutagePolicy
     from customlabels.pipeline.worker import WorkerOptions
+    from customlabels.storage.s3 import sse_params
 
+    if (broker is None) == (sqs_queue_url is None):
+        raise InvalidParameterError("worker: expected exactly one of --broker and --sqs-queue-url")
     delay = float(os.environ.get("CUSTOMLABELS_PIPELINE_DELAY_S", "0") or 0)
+    options = WorkerOptions(min_confidence, max_results, delay_s=delay)
+    outage = OutagePolicy(give_up_s=outage_wait)
+    if sqs_queue_url is not None:
+        from customlabels.pipeline.sqs import SqsSettings, run_sqs_worker
+
+        counts = run_sqs_worker(
+            SqsSettings(
+                queue_url=sqs_queue_url,
+                store_url=store,
+                model_dir=model,
+                prefix=prefix,
+                s3_endpoint_url=s3_endpoint_url,
+                sqs_endpoint_url=sqs_endpoint_url,
+                sse=sse_params(sse, sse_kms_key_id),
+                options=options,
+                threads=threads,
+                visibility_s=int(visibility_timeout or 60),
+                wait_s=sqs_wait,
+                outage=outage,
+            )
+        )
+        typer.echo(json.dumps(counts))
+        return
+    from customlabels.pipeline.celery_app import WorkerSettings, run_worker
+
     settings = WorkerSettings(
         store_url=store,
         model_dir=model,
         s3_endpoint_url=s3_endpoint_url,
-        sse=_sse(sse, sse_kms_key_id),
-        options=WorkerOptions(min_confidence, max_results, delay_s=delay),
+        sse=sse_params(sse, sse_kms_key_id),
+        options=options,
         threads=threads,
+        outage=outage,
         max_retries=max_retries,
         ledger_url=ledger,
     )
-    run_worker(broker, settings, concurrency=concurrency, visibility_timeout_s=visibility_timeout)
+    run_worker(
+        str(broker),
+        settings,
+        concurrency=concurrency,
+        visibility_timeout_s=visibility_timeout or 3600.0,
+    )
 
 
 def register(app: typer.Typer) -> None:

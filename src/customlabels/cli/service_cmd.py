@@ -325,10 +325,27 @@ def export(
     model: Annotated[str, typer.Argument(help="Model folder, bundle, or model version ARN.")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write the bundle to.")],
     home: Path | None = _HOME,
+    for_lambda: Annotated[
+        bool,
+        typer.Option(
+            "--lambda",
+            help="Write an AWS Lambda container build context (Dockerfile, requirements, SAM "
+            "template; the bundle in OUT/model) instead of a bare bundle.",
+        ),
+    ] = False,
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="--lambda: the template's default input prefix.")
+    ] = "test_images/",
 ) -> None:
     """Write a self-contained bundle (model.onnx + model.json) that `customlabels detect` runs."""
     from customlabels.service.resolve import export_model
 
+    if for_lambda:
+        from customlabels.aws.bundle import write_lambda_context
+
+        bundle = export_model(model, out / "model", home=home)
+        typer.echo(str(write_lambda_context(bundle, out, prefix=prefix)))
+        return
     path = export_model(model, out, home=home)
     typer.echo(str(path))
 

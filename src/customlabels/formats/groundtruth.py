@@ -32,6 +32,7 @@ from customlabels.errors import (
     CustomLabelsError,
     InvalidParameterError,
     ManifestError,
+    StoreUnavailableError,
     UnsafePathError,
 )
 from customlabels.formats.files import size_of
@@ -101,6 +102,8 @@ def check_refs(
             message = exc.message if isinstance(exc, CustomLabelsError) else str(exc)
             report.line_error(line.number, "ERROR_INVALID_SOURCE_REF_FORMAT", message, SOURCE_REF)
             continue
+        except StoreUnavailableError:
+            raise  # an outage is not a bad line: the whole import fails, to be retried
         except CustomLabelsError as exc:  # an endpoint that cannot serve the object
             report.line_error(line.number, "ERROR_INVALID_IMAGE", exc.message, SOURCE_REF)
             continue

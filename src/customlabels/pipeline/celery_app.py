@@ -9,6 +9,7 @@ dies, Redis redelivers its unacknowledged message after the transport's ``visibi
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,8 @@ from celery.signals import worker_process_init
 from customlabels.core.uris import is_s3_uri
 from customlabels.errors import ConfigError
 from customlabels.pipeline.job import ImageMessage
-from customlabels.pipeline.worker import WorkerOptions, process_image
+from customlabels.pipeline.retry import OutagePolicy, backoff_delay, through_outages
+from customlabels.pipeline.worker import WorkerOptions, error_record, process_image
 
 __all__ = ["QUEUE_NAME", "TASK_NAME", "WorkerSettings", "create_app", "run_worker", "send_job"]
 
@@ -42,8 +44,10 @@ class WorkerSettings:
             "aws:kms", "SSEKMSKeyId": "..."}``.
         options: thresholds etc. (see :class:`WorkerOptions`).
         threads: ONNX Runtime intra-op threads per worker process.
-        max_retries / backoff_s: transient errors are retried with exponential backoff, then
-            recorded as dead letters.
+        outage: a store outage is waited out inside the task first (the message stays
+            unacknowledged), see :func:`~customlabels.pipeline.retry.through_outages`.
+        max_retries / backoff_s: then the task is retried with exponential backoff, and
+            recorded as a dead letter after ``max_retries``. Image faults are never retried.
         ledger_url: the Redis of the pipeline ledger (default: the broker, if a Redis).
     """
 
@@ -53,6 +57,7 @@ class WorkerSettings:
     sse: dict[str, str] = field(default_factory=dict)
     options: WorkerOptions = field(default_factory=WorkerOptions)
     threads: int = 1
+    outage: OutagePolicy = field(default_factory=OutagePolicy)
     max_retries: int = 3
     backoff_s: float = 1.0
     ledger_url: str | None = None
@@ -113,9 +118,13 @@ def _detect(task: Task, message: dict[str, Any]) -> str:
     if ctx.ledger:
         ctx.ledger.started(key)
     try:
-        result = process_image(ctx.store, key, ctx.model, settings.options)
+        result = through_outages(
+            functools.partial(process_image, ctx.store, key, ctx.model, settings.options),
+            settings.outage,
+            what=key,
+        )
     except Exception as exc:
-        error = {"__type": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"}
+        error = error_record(exc)
         if task.request.retries >= settings.max_retries:
             log.error("dead letter %s: %s", key, error["message"])
             if ctx.ledger:
@@ -123,7 +132,8 @@ def _detect(task: Task, message: dict[str, Any]) -> str:
             return "DEAD"
         if ctx.ledger:
             ctx.ledger.retrying(key)
-        raise task.retry(exc=exc, countdown=settings.backoff_s * 2**task.request.retries) from exc
+        delay = backoff_delay(task.request.retries, settings.backoff_s, settings.outage.max_s)
+        raise task.retry(exc=exc, countdown=delay) from exc
     if ctx.ledger:
         ctx.ledger.finished(key, result.outcome.value)
     return result.outcome.value

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from customlabels.core.uris import is_s3_uri
+from customlabels.errors import StoreUnavailableError
 from customlabels.pipeline.celery_app import create_app, send_job
 from customlabels.pipeline.events import RedisListSource
 from customlabels.pipeline.keys import is_input, normalize_prefix
@@ -88,6 +89,7 @@ class Dispatcher:
 
             self.feed = SeaweedMetaFeed(config.seaweed_filer, self.store.name, config.prefix)
         self.dispatched = 0
+        self._deep_pending = True
 
     def offer(self, key: str, etag: str | None) -> bool:
         """Dispatch ``key`` unless this content of it was already dispatched."""
@@ -143,14 +145,22 @@ class Dispatcher:
         finally:
             self.close()
 
+    def _pass(self, deep: bool) -> float:
+        """One reconciler pass; the time of the next one (sooner when the store was down)."""
+        try:
+            self.reconcile(deep=deep)
+        except StoreUnavailableError as exc:
+            log.warning("bucket listing failed, again in 5 s: %s", exc.message)
+            return time.monotonic() + min(5.0, self.config.reconcile_s)
+        self._deep_pending = False
+        return time.monotonic() + self.config.reconcile_s
+
     def _run(self, stop: threading.Event) -> int:
-        self.reconcile(deep=True)
-        next_pass = time.monotonic() + self.config.reconcile_s
+        next_pass = self._pass(deep=True)
         while not stop.is_set():
             self.pump_events(timeout_s=0.5)
             if time.monotonic() >= next_pass:
-                self.reconcile()
-                next_pass = time.monotonic() + self.config.reconcile_s
+                next_pass = self._pass(deep=self._deep_pending)
             if self.config.exit_when_idle:
                 stats = self.ledger.stats()["counts"]
                 if stats["QUEUED"] == 0 and stats["IN_PROGRESS"] == 0:

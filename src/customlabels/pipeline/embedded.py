@@ -8,6 +8,7 @@ lease one job at a time.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing as mp
 import os
@@ -23,9 +24,10 @@ from typing import Any
 from customlabels.errors import InvalidParameterError
 from customlabels.pipeline.keys import normalize_prefix
 from customlabels.pipeline.reconciler import find_unprocessed
+from customlabels.pipeline.retry import OutagePolicy, through_outages
 from customlabels.pipeline.sqlite_queue import QueueConfig, SqliteJobQueue, worker_id
 from customlabels.pipeline.watcher import BucketWatcher, SettleTracker
-from customlabels.pipeline.worker import WorkerOptions, process_image
+from customlabels.pipeline.worker import WorkerOptions, error_record, process_image
 from customlabels.storage.local import LocalStore
 
 __all__ = ["EmbeddedConfig", "RunSummary", "default_state_dir", "run_embedded", "worker_loop"]
@@ -104,16 +106,20 @@ def worker_loop(
     threads: int,
     poll_s: float,
     stop: threading.Event | None = None,
+    outage: OutagePolicy | None = None,
 ) -> None:
     """A worker process: load the model once, then lease, process, complete.
 
     Stops after the job in hand on SIGTERM (or when ``stop`` is set), and by itself when its
     supervisor is gone (its parent changes), so a killed pipeline leaves no orphans behind. No
-    lock is shared with the supervisor: a worker killed at any instant cannot wedge it.
+    lock is shared with the supervisor: a worker killed at any instant cannot wedge it. A store
+    outage is waited out within the job's lease (``outage``), then the job goes back to the
+    queue as a retry; it is never written as an image error.
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(message)s")
     stop = stop or threading.Event()
+    outage = outage or OutagePolicy()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when workers stop
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -130,12 +136,19 @@ def worker_loop(
         if job is None:
             stop.wait(poll_s)
             continue
+        # wait out a store outage while the lease lasts (a margin left to complete it)
+        deadline = time.monotonic() + (job.lease_until or time.time()) - time.time() - 5.0
         try:
-            result = process_image(store, job.key, model, options)
+            result = through_outages(
+                functools.partial(process_image, store, job.key, model, options),
+                outage,
+                stop,
+                deadline,
+                what=job.key,
+            )
         except Exception as exc:  # not the image's fault: retry later, dead-letter at the end
             log.warning("retry %s after %s: %s", job.key, type(exc).__name__, exc)
-            error = {"__type": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"}
-            queue.retry(job, error)
+            queue.retry(job, error_record(exc))
             continue
         queue.complete(job, failed=result.error)
     queue.close()

@@ -1,10 +1,13 @@
 """Object-created events from outside: the AWS S3 event JSON, and a Redis list that carries it.
 
-AWS S3 (through SQS/SNS/EventBridge), MinIO and the JuiceFS gateway publish the same document:
+AWS S3 (through SQS/SNS/Lambda), MinIO and the JuiceFS gateway publish the same document:
 ``{"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": ...},
 "object": {"key": <URL-encoded, + for space>, "eTag": ..., "size": ...}}}]}``. MinIO's Redis
-target pushes it onto a list (``format=access``); an SNS envelope (``{"Message": "<json>"}``)
-is unwrapped too.
+target pushes it onto a list (``format=access``). :func:`parse_s3_event` also unwraps what
+carries it on AWS: an SNS envelope (``{"Type": "Notification", "Message": "<json>"}``, what an
+SNS topic delivers to SQS), SNS records of a Lambda invocation (``Records[].Sns.Message``), and
+S3's EventBridge event (``"source": "aws.s3", "detail-type": "Object Created"``, whose key is
+not URL-encoded). S3's ``s3:TestEvent`` (sent when a notification is configured) holds no object.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from customlabels.errors import InvalidParameterError
 
@@ -32,6 +35,32 @@ class ObjectEvent:
     size: int | None = None
 
 
+def _eventbridge_record(doc: dict[str, Any]) -> list[Any]:
+    """S3's EventBridge event as one S3 record (keys there are plain, so encoded here)."""
+    if doc.get("detail-type") != "Object Created":
+        return []
+    detail = doc.get("detail")
+    if not isinstance(detail, dict):
+        raise InvalidParameterError("S3 EventBridge event: expected a 'detail' object")
+    obj = detail.get("object") or {}
+    key = obj.get("key") if isinstance(obj, dict) else None
+    if not isinstance(key, str):
+        raise InvalidParameterError("S3 EventBridge event: detail.object.key missing")
+    return [
+        {
+            "eventName": "ObjectCreated:" + str(detail.get("reason") or "Put"),
+            "s3": {
+                "bucket": detail.get("bucket"),
+                "object": {
+                    "key": quote_plus(key, safe="/"),
+                    "eTag": obj.get("etag"),
+                    "size": obj.get("size"),
+                },
+            },
+        }
+    ]
+
+
 def _records(doc: Any) -> list[Any]:
     if isinstance(doc, list):  # MinIO's Redis "access" format: [{"Event": [...], "EventTime"}]
         out: list[Any] = []
@@ -44,7 +73,9 @@ def _records(doc: Any) -> list[Any]:
     if not isinstance(doc, dict):
         raise InvalidParameterError(f"S3 event: expected a JSON object, got {type(doc).__name__}")
     if "Message" in doc and "Records" not in doc and isinstance(doc["Message"], str):
-        return _records(json.loads(doc["Message"]))  # SNS envelope
+        return _records(_loads(doc["Message"]))  # SNS envelope
+    if doc.get("source") == "aws.s3" and "detail" in doc:
+        return _eventbridge_record(doc)
     records = doc.get("Records")
     if records is None:
         if doc.get("Event") == "s3:TestEvent":
@@ -54,7 +85,21 @@ def _records(doc: Any) -> list[Any]:
         raise InvalidParameterError(
             f"S3 event: 'Records' must be a list, got {type(records).__name__}"
         )
-    return records
+    out = []
+    for rec in records:
+        sns = rec.get("Sns") if isinstance(rec, dict) else None
+        if isinstance(sns, dict) and isinstance(sns.get("Message"), str):
+            out.extend(_records(_loads(sns["Message"])))  # an SNS-triggered Lambda's record
+        else:
+            out.append(rec)
+    return out
+
+
+def _loads(body: str | bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise InvalidParameterError(f"S3 event: invalid JSON ({exc})") from None
 
 
 def parse_s3_event(body: str | bytes | dict[str, Any]) -> list[ObjectEvent]:
@@ -63,13 +108,7 @@ def parse_s3_event(body: str | bytes | dict[str, Any]) -> list[ObjectEvent]:
     Raises:
         InvalidParameterError: not JSON, or not an S3 event (names the field at fault).
     """
-    if isinstance(body, str | bytes):
-        try:
-            doc = json.loads(body)
-        except ValueError as exc:
-            raise InvalidParameterError(f"S3 event: invalid JSON ({exc})") from None
-    else:
-        doc = body
+    doc = _loads(body) if isinstance(body, str | bytes) else body
     events: list[ObjectEvent] = []
     for i, rec in enumerate(_records(doc)):
         if not isinstance(rec, dict):

@@ -1,4 +1,4 @@
-"""Private redis-server and SeaweedFS (``weed mini``) processes on free 127.0.0.1 ports.
+"""Private redis-server, RabbitMQ, SeaweedFS and moto processes on free 127.0.0.1 ports.
 
 For tests, benchmarks and demos of the scale-out mode on one machine: each context manager
 starts its server with its data in a temporary folder, waits until it answers, and stops it
@@ -25,6 +25,7 @@ from customlabels.errors import ConfigError
 __all__ = [
     "SeaweedFS",
     "free_port",
+    "moto_server",
     "rabbitmq_server",
     "redis_server",
     "seaweedfs_server",
@@ -192,11 +193,55 @@ def rabbitmq_server(home: str = "/usr/lib/rabbitmq") -> Iterator[str]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+class _WeedProcess:
+    """The ``weed mini`` process behind a :class:`SeaweedFS`, stoppable and startable again.
+
+    Tests stop the store mid-burst (an outage) and start it again on the same ports and data.
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str], data: Path, probe: Any) -> None:
+        self.args, self.env, self.data, self.probe = args, env, data, probe
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.timeout_s = 60.0
+
+    def start(self) -> None:
+        """Start ``weed mini`` and wait until its S3 gateway answers."""
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        with (self.data / "weed.log").open("ab") as log:
+            proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        self.proc = proc
+        errors: list[str] = []
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                tail = (self.data / "weed.log").read_text(errors="replace")[-2000:]
+                raise ConfigError(f"weed mini exited with code {proc.returncode}: {tail}")
+            try:
+                self.probe.list_buckets()
+            except Exception as exc:
+                errors.append(repr(exc))
+                return False
+            return True
+
+        try:
+            wait_until(up, self.timeout_s, "the SeaweedFS S3 gateway", every_s=0.5)
+        except TimeoutError as exc:
+            tail = (self.data / "weed.log").read_text(errors="replace")[-1500:]
+            raise TimeoutError(f"{exc}; last error {errors[-1:]}; weed log: {tail}") from None
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s); its data stays."""
+        if self.proc is not None:
+            _stop(self.proc)
+
+
 @dataclass(frozen=True)
 class SeaweedFS:
     """A running ``weed mini``: ``endpoint`` is the S3 gateway, ``filer`` its filer host:port.
 
-    ``access_key``/``secret_key`` are the only credentials its S3 gateway accepts.
+    ``access_key``/``secret_key`` are the only credentials its S3 gateway accepts; ``process``
+    stops it and starts it again (same ports, same data).
     """
 
     endpoint: str
@@ -205,6 +250,7 @@ class SeaweedFS:
     data_dir: Path
     access_key: str
     secret_key: str
+    process: _WeedProcess
 
     def env(self) -> dict[str, str]:
         """Environment variables that point boto3 at this server's credentials."""
@@ -250,7 +296,6 @@ def seaweedfs_server(
         taken = set(ports.values()) | {p + 10000 for p in ports.values()}
         ports[name] = free_port(with_grpc=True, avoid=taken)
     data = Path(tempfile.mkdtemp(prefix="customlabels-seaweedfs-"))
-    log = (data / "weed.log").open("wb")
     args = [
         find_weed() if weed is None else weed,
         "mini",
@@ -263,7 +308,6 @@ def seaweedfs_server(
     ]
     args += [f"-{name}.port={port}" for name, port in ports.items()]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     endpoint = f"http://127.0.0.1:{ports['s3']}"
     client = boto3.client(
         "s3",
@@ -273,29 +317,54 @@ def seaweedfs_server(
         region_name="us-east-1",
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
     )
+    process = _WeedProcess(args, env, data, client)
+    process.timeout_s = timeout_s
+    try:
+        process.start()
+        yield SeaweedFS(
+            endpoint, f"127.0.0.1:{ports['filer']}", ports, data, access_key, secret_key, process
+        )
+    finally:
+        process.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """Run moto's server (``moto_server``: S3, SQS, KMS, ... over their wire protocols).
+
+    Yields its endpoint ``http://127.0.0.1:P``; every AWS client pointed at it (any region, any
+    credentials) talks to the same in-memory account. S3 event notifications configured on a
+    bucket are delivered to its SQS queues, as on AWS.
+    """
+    import urllib.request
+
+    beside = Path(sys.executable).parent / "moto_server"
+    exe = str(beside) if beside.exists() else shutil.which("moto_server")
+    if exe is None:
+        raise ConfigError("moto_server not found (pip install 'moto[server]')")
+    port = free_port()
+    work = Path(tempfile.mkdtemp(prefix="customlabels-moto-"))
+    log = (work / "moto.log").open("wb")
+    proc = subprocess.Popen(
+        [exe, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    endpoint = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         if proc.poll() is not None:
-            tail = (data / "weed.log").read_text(errors="replace")[-2000:]
-            raise ConfigError(f"weed mini exited with code {proc.returncode}: {tail}")
+            tail = (work / "moto.log").read_text(errors="replace")[-2000:]
+            raise ConfigError(f"moto_server exited with code {proc.returncode}: {tail}")
         try:
-            client.list_buckets()
-        except Exception as exc:
-            errors.append(repr(exc))
+            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
+                return True
+        except OSError:
             return False
-        return True
 
-    errors: list[str] = []
     try:
-        try:
-            wait_until(up, timeout_s, "the SeaweedFS S3 gateway", every_s=0.5)
-        except TimeoutError as exc:
-            tail = (data / "weed.log").read_text(errors="replace")[-1500:]
-            raise TimeoutError(f"{exc}; last error {errors[-1:]}; weed log: {tail}") from None
-        yield SeaweedFS(
-            endpoint, f"127.0.0.1:{ports['filer']}", ports, data, access_key, secret_key
-        )
+        wait_until(up, 60, "moto_server", every_s=0.2)
+        yield endpoint
     finally:
         _stop(proc)
         log.close()
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)

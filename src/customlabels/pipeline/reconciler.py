@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from customlabels.errors import CustomLabelsError
+from customlabels.errors import InvalidS3ObjectError
 from customlabels.pipeline.keys import error_key, is_input, result_key
 from customlabels.storage.base import ObjectInfo, ObjectStore
 
@@ -22,7 +22,7 @@ __all__ = ["find_unprocessed"]
 def _version_of(store: ObjectStore, key: str) -> str | None:
     try:
         doc = json.loads(store.get(key))
-    except (CustomLabelsError, ValueError):
+    except (InvalidS3ObjectError, ValueError):
         return None
     return doc.get("ModelVersion") if isinstance(doc, dict) else None
 

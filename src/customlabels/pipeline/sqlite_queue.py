@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from customlabels.pipeline.job import Job, JobStatus
+from customlabels.pipeline.retry import backoff_delay
 
 __all__ = ["QueueConfig", "QueueStats", "SqliteJobQueue", "worker_id"]
 
@@ -61,7 +62,8 @@ class QueueConfig:
         lease_s: visibility timeout: a leased job not completed within this many seconds is
             handed to another worker (its holder is presumed dead).
         max_attempts: deliveries before a job becomes a dead letter.
-        backoff_s / backoff_max_s: retry ``n`` waits ``min(backoff_max_s, backoff_s * 2**(n-1))``.
+        backoff_s / backoff_max_s: retry ``n`` waits ``min(backoff_max_s, backoff_s * 2**(n-1))``
+            (:func:`~customlabels.pipeline.retry.backoff_delay`).
     """
 
     lease_s: float = 300.0
@@ -234,8 +236,8 @@ class SqliteJobQueue:
                 self._db.execute("UPDATE jobs SET attempts = 0 WHERE id = ?", (job.id,))
             not_before = now
             if status is JobStatus.QUEUED and error is not None:
-                not_before = now + min(
-                    self.config.backoff_max_s, self.config.backoff_s * 2 ** max(0, job.attempts - 1)
+                not_before = now + backoff_delay(
+                    job.attempts - 1, self.config.backoff_s, self.config.backoff_max_s
                 )
             self._db.execute(
                 "UPDATE jobs SET status = ?, error = ?, not_before = ?, lease_until = NULL,"

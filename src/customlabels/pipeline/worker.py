@@ -1,26 +1,45 @@
-"""The one worker function both modes run: one image key in, ``<key>.json`` or an error out.
+"""The one worker function every mode runs: one image key in, ``<key>.json`` or an error out.
 
 The embedded mode calls :func:`process_image` from processes leasing jobs from the SQLite queue;
-the Celery task calls it too. Only the queue and the store adapters differ.
+the Celery task, the SQS consumer and the Lambda handler call it too. Only the queue and the
+store adapters differ. Only the image's own faults (:data:`~customlabels.errors.IMAGE_FAULTS`)
+become ``<key>.error.json``; everything else is raised for the caller to retry.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from customlabels.errors import CustomLabelsError, ImageTooLargeError
+from customlabels.errors import (
+    IMAGE_FAULTS,
+    CustomLabelsError,
+    ImageTooLargeError,
+    InvalidS3ObjectError,
+)
 from customlabels.inference.response import check_request_limits
-from customlabels.pipeline.keys import error_key, result_key
+from customlabels.pipeline.events import parse_s3_event
+from customlabels.pipeline.keys import error_key, is_input, result_key
 from customlabels.pipeline.model import LoadedModel
+from customlabels.pipeline.retry import OutagePolicy, through_outages
 from customlabels.storage.base import ObjectInfo, ObjectStore
 
-__all__ = ["Outcome", "ProcessResult", "WorkerOptions", "process_image"]
+__all__ = [
+    "Outcome",
+    "ProcessResult",
+    "WorkerOptions",
+    "error_record",
+    "process_image",
+    "process_notification",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +93,24 @@ class ProcessResult:
     error: dict[str, str] | None = None
 
 
+def error_record(exc: BaseException) -> dict[str, str]:
+    """``{"__type", "message"}`` of a job that failed for a reason other than its image.
+
+    What the queues keep as a retried or dead job's last error; the service's exception name
+    for errors of this tree, ``InternalServerError`` with the exception's class otherwise.
+    """
+    if isinstance(exc, CustomLabelsError):
+        return exc.to_dict()
+    return {"__type": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"}
+
+
 def _read_json(store: ObjectStore, key: str) -> dict[str, Any] | None:
     if store.head(key) is None:
         return None
     try:
         doc = json.loads(store.get(key))
-    except (CustomLabelsError, ValueError):
-        return None  # unreadable or half-migrated output: recompute it
+    except (InvalidS3ObjectError, ValueError):
+        return None  # gone meanwhile, or unreadable: recompute it (an outage is raised)
     return doc if isinstance(doc, dict) else None
 
 
@@ -108,12 +138,16 @@ def process_image(
     0–100) plus ``Image`` (bucket, key, ETag, size), ``ModelVersion``, the threshold used
     (``MinConfidence``, or the per-label assumed ``Thresholds`` in 0–100 when it is None),
     ``ProcessingTimeMs`` and ``ProcessedAt``. A bad image gets ``<key>.error.json`` with
-    ``Error: {__type, message}`` (the service's exception name) instead. Nothing is written when
-    a result for the same model version and the same image ETag exists.
+    ``Error: {__type, message}`` (the service's exception name) instead: only for the image's
+    own faults (:data:`~customlabels.errors.IMAGE_FAULTS`: not an image, truncated, too large,
+    missing object). Nothing is written when a result for the same model version and the same
+    image ETag exists.
 
     Raises:
-        Exception: anything that is not the image's fault (store down, model crash): the caller
-            retries the job.
+        StoreUnavailableError: the store is down or throttling: retry later (see
+            :func:`~customlabels.pipeline.retry.through_outages`); nothing was written.
+        Exception: anything else that is not the image's fault (a refused write, a model
+            crash): the caller retries the job, and its queue dead-letters it in the end.
     """
     options = options or WorkerOptions()
     t0 = time.perf_counter()
@@ -137,7 +171,7 @@ def process_image(
             )
         data = store.get(key)
         response = model.detect(data, store.url(key), options.min_confidence, options.max_results)
-    except CustomLabelsError as exc:
+    except IMAGE_FAULTS as exc:
         err = exc.to_dict()
         err_doc: dict[str, Any] = {
             "Error": err,
@@ -169,3 +203,45 @@ def process_image(
         store.delete(error_key(key))  # the image was fixed
     log.info("wrote %s", result_key(key))
     return ProcessResult(key, Outcome.WRITTEN, time.perf_counter() - t0)
+
+
+def process_notification(
+    body: str | bytes | dict[str, Any],
+    store_for: Callable[[str], ObjectStore | None],
+    model: LoadedModel,
+    options: WorkerOptions,
+    prefix: str,
+    outage: OutagePolicy,
+    stop: threading.Event | None = None,
+    deadline: float | None = None,
+) -> list[ProcessResult]:
+    """Run :func:`process_image` on every input an S3 event document names.
+
+    What an SQS message or a Lambda invocation carries (see
+    :func:`~customlabels.pipeline.events.parse_s3_event` for the shapes). A test event, removals,
+    keys outside ``prefix`` and the pipeline's own ``.json`` outputs give no result.
+
+    Args:
+        body: the event document (JSON text or parsed).
+        store_for: the store of a bucket named by the event, or None to ignore that bucket.
+        prefix: normalized input prefix (``""``: the whole bucket).
+        outage / stop / deadline: how a store outage is waited out (see
+            :func:`~customlabels.pipeline.retry.through_outages`).
+
+    Raises:
+        InvalidParameterError: not an S3 event document (a poison message).
+        StoreUnavailableError, Exception: as :func:`process_image`; the message must stay in
+            its queue (images done before the failure are skipped when it comes back).
+    """
+    results: list[ProcessResult] = []
+    for event in parse_s3_event(body):
+        store = store_for(event.bucket)
+        if store is None:
+            log.info("ignoring s3://%s/%s: not this worker's bucket", event.bucket, event.key)
+            continue
+        if not is_input(event.key, prefix):
+            log.debug("ignoring %s: not an input under %r", event.key, prefix)
+            continue
+        work = functools.partial(process_image, store, event.key, model, options)
+        results.append(through_outages(work, outage, stop, deadline, what=event.key))
+    return results

@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from customlabels.core.uris import format_s3_uri
-from customlabels.errors import ImageTooLargeError, InvalidParameterError, InvalidS3ObjectError
+from customlabels.errors import (
+    ImageTooLargeError,
+    InvalidParameterError,
+    InvalidS3ObjectError,
+    StoreAccessError,
+    StoreUnavailableError,
+)
 from customlabels.io.paths import safe_join
 from customlabels.storage import LocalStore, ObjectStore, S3Store
+from customlabels.storage.s3 import classify_s3_error
 
 __all__ = ["Buckets", "s3_object"]
 
@@ -67,6 +74,7 @@ class Buckets:
         Raises:
             InvalidParameterError: a malformed bucket name.
             InvalidS3ObjectError: no bucket of that name (or no buckets configured).
+            StoreUnavailableError: the S3 endpoint does not answer (transient).
         """
         if not isinstance(bucket, str) or not _BUCKET_RE.match(bucket):
             raise InvalidParameterError(
@@ -78,6 +86,9 @@ class Buckets:
                 try:
                     store.client.head_bucket(Bucket=bucket)
                 except Exception as exc:  # botocore's ClientError / connection errors
+                    error = classify_s3_error(exc, f"bucket {bucket!r}")
+                    if isinstance(error, StoreUnavailableError):
+                        raise error from None  # an outage stays an outage (500, retried)
                     raise InvalidS3ObjectError(
                         f"bucket {bucket!r}: not found in {self.s3_endpoint_url} ({exc})"
                     ) from None
@@ -94,18 +105,27 @@ class Buckets:
         return LocalStore(root)
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
-        """Read ``s3://bucket/key``; refuse objects over ``max_bytes`` before reading them."""
+        """Read ``s3://bucket/key``; refuse objects over ``max_bytes`` before reading them.
+
+        Raises:
+            InvalidS3ObjectError: no such object, or one the store refuses to serve.
+            StoreUnavailableError: the store does not answer (transient: the API answers 500).
+        """
         store = self.store(bucket)
         if not key:
             raise InvalidParameterError("S3Object.Name: expected a key, got ''")
-        info = store.head(key)
-        if info is None:
-            raise InvalidS3ObjectError(f"{format_s3_uri(bucket, key)}: no such object")
-        if max_bytes is not None and info.size > max_bytes:
-            raise ImageTooLargeError(
-                f"{format_s3_uri(bucket, key)}: {info.size} bytes, over the limit of {max_bytes}"
-            )
-        return store.get(key)
+        try:
+            info = store.head(key)
+            if info is None:
+                raise InvalidS3ObjectError(f"{format_s3_uri(bucket, key)}: no such object")
+            if max_bytes is not None and info.size > max_bytes:
+                where = format_s3_uri(bucket, key)
+                raise ImageTooLargeError(
+                    f"{where}: {info.size} bytes, over the limit of {max_bytes}"
+                )
+            return store.get(key)
+        except StoreAccessError as exc:  # what Rekognition answers for an object it may not read
+            raise InvalidS3ObjectError(exc.message) from None
 
     def local_path(self, bucket: str, key: str) -> Path | None:
         """The file behind ``s3://bucket/key`` when buckets are local folders, else None."""

@@ -1,15 +1,27 @@
-"""A local folder served as a bucket: ``ROOT/<key>``."""
+"""A local folder served as a bucket: ``ROOT/<key>``.
+
+Read failures are sorted as :mod:`customlabels.storage.s3` sorts them: a missing file (or a
+folder where a file should be) is the object's fault (:class:`InvalidS3ObjectError`); a refused
+permission is :class:`StoreAccessError`; any other ``OSError`` (EIO, a stale NFS handle, a
+timeout of a network mount) is :class:`StoreUnavailableError`, transient.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from customlabels.errors import InvalidS3ObjectError
+from customlabels.errors import (
+    CustomLabelsError,
+    InvalidS3ObjectError,
+    StoreAccessError,
+    StoreUnavailableError,
+)
 from customlabels.io.paths import safe_join
 from customlabels.storage.base import ObjectInfo, register_store
 
@@ -31,9 +43,7 @@ class LocalStore:
         try:
             return path.read_bytes()
         except OSError as exc:
-            raise InvalidS3ObjectError(
-                f"{self.url(key)}: cannot read ({exc.strerror or exc})"
-            ) from None
+            raise _classify_os_error(exc, self.url(key)) from None
 
     def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
         path = self.path(key)
@@ -54,13 +64,17 @@ class LocalStore:
         path = self.path(key)
         try:
             st = path.stat()
-        except OSError:
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            etag = (
+                hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+                if with_etag
+                else None
+            )
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        if not path.is_file():
-            return None
-        etag = (
-            hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest() if with_etag else None
-        )
+        except OSError as exc:
+            raise _classify_os_error(exc, self.url(key)) from None
         return ObjectInfo(key=key, size=st.st_size, last_modified=st.st_mtime, etag=etag)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -85,6 +99,15 @@ class LocalStore:
 
     def url(self, key: str) -> str:
         return f"file://{self.root.resolve() / key}"
+
+
+def _classify_os_error(exc: OSError, what: str) -> CustomLabelsError:
+    message = f"{what}: cannot read ({exc.strerror or exc})"
+    if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError):
+        return InvalidS3ObjectError(message)
+    if isinstance(exc, PermissionError):
+        return StoreAccessError(message)
+    return StoreUnavailableError(message)
 
 
 def _open_local(rest: str, **_: Any) -> LocalStore:
