@@ -27,7 +27,7 @@ from customlabels.core.dataset import ImageRecord
 from customlabels.core.model_card import InputSpec
 from customlabels.errors import DatasetError
 from customlabels.inference.preprocess import Letterbox, preprocess
-from customlabels.training.backbone import Backbone
+from customlabels.training.backbone import Backbone, BackboneSpec
 from customlabels.training.config import AugmentConfig, InputConfig
 
 __all__ = ["CachedView", "Crop", "build_views", "load_image", "sample_crops", "validation_features"]
@@ -35,7 +35,7 @@ __all__ = ["CachedView", "Crop", "build_views", "load_image", "sample_crops", "v
 log = logging.getLogger(__name__)
 
 MIN_VIEWS = 32
-PAD_PIXEL = 127.0  # letterbox padding (0–255); normalizes to ≈ 0 with mean 127 / std 128
+PAD_PIXEL = 127.0  # letterbox padding (0–255); normalizes to ≈ 0 with either backbone's mean
 
 
 @dataclass
@@ -92,8 +92,12 @@ def load_image(record: ImageRecord, max_side: int | None = None) -> tuple[Image.
     return img, img.size[0] / ref_w
 
 
-def _normalize(x: torch.Tensor) -> torch.Tensor:
-    return (x.float() - 127.0) / 128.0
+def _normalize(x: torch.Tensor, spec: BackboneSpec) -> torch.Tensor:
+    """``(3, H, W)`` pixels 0–255 -> the backbone's input scaling (its spec: the one place it
+    is declared, also written to ``model.json`` for serving)."""
+    mean = torch.tensor(spec.mean).view(3, 1, 1)
+    std = torch.tensor(spec.std).view(3, 1, 1)
+    return (x.float() - mean) / std
 
 
 def _augment_pipeline(aug: AugmentConfig, out_hw: tuple[int, int]) -> v2.Compose:
@@ -184,7 +188,7 @@ def make_view(
         out_img = out_img.crop((ox, oy, ox + win[1], oy + win[0]))
         boxes, labels = _cut(boxes, labels, (ox, oy), win, aug.min_visible)
     pixels = torch.from_numpy(np.asarray(out_img).copy()).permute(2, 0, 1)
-    x = _pad_to(_normalize(pixels), (inp.crop, inp.crop))
+    x = _pad_to(_normalize(pixels, backbone.spec), (inp.crop, inp.crop))
     return CachedView(
         image_index=index,
         feats=_features(backbone, x, device, levels),
@@ -408,7 +412,7 @@ def pooled_views(
                     torch.manual_seed(int(rng.integers(2**31)))
                     aug_img = pipeline(img)  # PIL in, PIL out (fast resize)
                     pixels = torch.from_numpy(np.asarray(aug_img).copy()).permute(2, 0, 1)
-                    tensors.append(_normalize(pixels))
+                    tensors.append(_normalize(pixels, backbone.spec))
             index.append(i)
             if len(tensors) >= batch:
                 flush()
