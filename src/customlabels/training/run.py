@@ -43,7 +43,6 @@ from customlabels.training.recipe import auto_config, summarize
 from customlabels.training.resources import pick_device, torch_threads
 from customlabels.training.splits import make_splits
 from customlabels.training.tasks import adapter_for
-from customlabels.training.views import PAD_PIXEL
 
 __all__ = ["CONFIG_NAME", "train", "train_dataset"]
 
@@ -234,7 +233,7 @@ def _input_spec(cfg: TrainConfig, adapter: type[TaskAdapter], backbone: Backbone
         resize=adapter.resize,
         mean=list(backbone.spec.mean),
         std=list(backbone.spec.std),
-        pad_value=PAD_PIXEL,
+        pad_value=backbone.spec.mean[0],  # padding normalizes to 0
     )
 
 

@@ -28,7 +28,7 @@ from customlabels.core.model_card import InputSpec
 from customlabels.errors import DatasetError, ImageTooLargeError, InvalidImageError
 from customlabels.inference.preprocess import Letterbox, preprocess
 from customlabels.io.images import open_image_file
-from customlabels.training.backbone import LITE_MEAN, LITE_STD, Backbone
+from customlabels.training.backbone import Backbone, BackboneSpec
 from customlabels.training.config import AugmentConfig, InputConfig
 
 __all__ = ["CachedView", "Crop", "build_views", "load_image", "sample_crops", "validation_features"]
@@ -36,8 +36,6 @@ __all__ = ["CachedView", "Crop", "build_views", "load_image", "sample_crops", "v
 log = logging.getLogger(__name__)
 
 MIN_VIEWS = 32
-# letterbox padding (0–255): the backbone's mean, so padding normalizes to 0
-PAD_PIXEL = LITE_MEAN[0]
 
 
 @dataclass
@@ -87,13 +85,12 @@ def load_image(record: ImageRecord, max_side: int | None = None) -> tuple[Image.
     return img, img.size[0] / ref_w
 
 
-_MEAN = torch.tensor(LITE_MEAN).view(3, 1, 1)
-_STD = torch.tensor(LITE_STD).view(3, 1, 1)
-
-
-def _normalize(x: torch.Tensor) -> torch.Tensor:
-    """``(3, H, W)`` 0–255 pixels → the backbone's input, ``(x - mean) / std``."""
-    return (x.float() - _MEAN) / _STD
+def _normalize(x: torch.Tensor, spec: BackboneSpec) -> torch.Tensor:
+    """``(3, H, W)`` pixels 0–255 -> the backbone's input scaling (its spec: the one place it
+    is declared, also written to ``model.json`` for serving)."""
+    mean = torch.tensor(spec.mean).view(3, 1, 1)
+    std = torch.tensor(spec.std).view(3, 1, 1)
+    return (x.float() - mean) / std
 
 
 def _augment_pipeline(aug: AugmentConfig, out_hw: tuple[int, int]) -> v2.Compose:
@@ -184,7 +181,7 @@ def make_view(
         out_img = out_img.crop((ox, oy, ox + win[1], oy + win[0]))
         boxes, labels = _cut(boxes, labels, (ox, oy), win, aug.min_visible)
     pixels = torch.from_numpy(np.asarray(out_img).copy()).permute(2, 0, 1)
-    x = _pad_to(_normalize(pixels), (inp.crop, inp.crop))
+    x = _pad_to(_normalize(pixels, backbone.spec), (inp.crop, inp.crop))
     return CachedView(
         image_index=index,
         feats=_features(backbone, x, device, levels),
@@ -408,7 +405,7 @@ def pooled_views(
                     torch.manual_seed(int(rng.integers(2**31)))
                     aug_img = pipeline(img)  # PIL in, PIL out (fast resize)
                     pixels = torch.from_numpy(np.asarray(aug_img).copy()).permute(2, 0, 1)
-                    tensors.append(_normalize(pixels))
+                    tensors.append(_normalize(pixels, backbone.spec))
             index.append(i)
             if len(tensors) >= batch:
                 flush()
