@@ -76,7 +76,7 @@ def test_compare_page_renders_offline(
     )
     facts = render(out.files["html"], tmp_path / "compare.png")
     assert facts["requests"] == [out.files["html"].as_uri()]
-    assert facts["broken"] == [] and facts["images"] == 1  # the joint PR curves
+    assert facts["broken"] == [] and facts["images"] == 2  # joint PR curves, reliability
     assert facts["rows"] >= 1 + 8 + 1 + len(out.evaluations[0].labels)
     with Image.open(tmp_path / "compare.png") as im:
         assert im.width == 1280

@@ -26,9 +26,11 @@ import torch
 
 from customlabels.core.dataset import Dataset, ImageRecord, LabelMap, Task
 from customlabels.core.detections import Detections
+from customlabels.datasets.advice import data_advice, validation_fraction
 from customlabels.errors import ConfigError, DatasetError
 from customlabels.inference.model_card import ONNX_NAME, InputSpec, ModelCard
 from customlabels.training.backbone import create_backbone
+from customlabels.training.calibrate import fit_calibration
 from customlabels.training.config import TrainConfig, load_config, save_config
 from customlabels.training.export import check_onnx, export_onnx
 from customlabels.training.loop import load_checkpoint, run_loop
@@ -254,14 +256,22 @@ def _run(
     if not usable:
         raise DatasetError("no usable training images (none with a local file)")
     dataset = dataset.subset(usable)
+    test_given = test is not None
     if test is None:
         train_part, test = _split(dataset, cfg.eval.test_fraction, cfg.seed)
     else:
         train_part = dataset
         test = _relabel(test, dataset.labels.names)
     if validation is None:
-        train_part, validation = _split(train_part, cfg.eval.validation_fraction, cfg.seed + 1)
+        share = cfg.eval.validation_fraction  # grows with a separate test set (datasets/advice)
+        if not is_set(user, "eval.validation_fraction"):
+            share = validation_fraction(share, len(train_part), test_given)
+        train_part, validation = _split(train_part, share, cfg.seed + 1)
     train_recs, val_recs, test_recs = train_part.images, validation.images, test.images
+    splits = {"train": train_recs, "validation": val_recs, "test": test_recs}
+    advice = data_advice(labels, splits, detection=dataset.task == Task.OBJECT_LOCALIZATION)
+    for line in advice.format_table().splitlines():
+        log.info("data: %s", line)
     if not train_recs or not val_recs:
         raise DatasetError(
             f"expected images for training and validation, got {len(train_recs)} and "
@@ -367,6 +377,11 @@ def _run(
     if tuned is not None:  # thresholds and validation metrics at the chosen decoding
         result.best_eval, result.thresholds = tuned.summary, tuned.thresholds
         cfg.eval.nms_iou = task.head_card()["nms_iou"]
+    # Calibrated confidence (raw -> P(true positive)) and the thresholds on its scale.
+    multi = _multi_label(dataset)
+    preds = task.predict_cached()
+    calibration = fit_calibration(val_recs, preds, labels, detection=detector, multi_label=multi)
+    result.thresholds, result.best_eval = calibration.thresholds, calibration.summary
     # Record what was used: steps re-planned from the speed seen or cut by the budget, NMS IoU.
     save_config(cfg, out_dir / "config.yaml")
 
@@ -406,6 +421,7 @@ def _run(
                 "validation": _digest(val_recs),
                 "test": _digest(test_recs),
             },
+            "advice": advice.to_dict(),
             "images": {
                 "train": [r.ref for r in train_recs],
                 "validation": [r.ref for r in val_recs],
@@ -414,6 +430,7 @@ def _run(
         },
         versions=_versions(),
         version_name=out_dir.name,
+        calibration=calibration.card,
     )
     card.save(out_dir)
     if test_recs:

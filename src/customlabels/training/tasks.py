@@ -19,6 +19,7 @@ from customlabels.core.dataset import ImageRecord
 from customlabels.core.detections import Detections
 from customlabels.evaluation.curves import best_f1_threshold
 from customlabels.evaluation.metrics import classification_metrics, detection_metrics
+from customlabels.evaluation.reliability import pooled_outcomes
 from customlabels.inference.decode import FcosDecodeParams, decode_classifier, decode_fcos
 from customlabels.inference.model_card import InputSpec
 from customlabels.inference.preprocess import Letterbox
@@ -81,6 +82,8 @@ class TaskAdapter(Protocol):
     def evaluate(self) -> Evaluation: ...
 
     def tune_decoding(self) -> Evaluation | None: ...
+
+    def predict_cached(self) -> list[Detections]: ...
 
     def export_module(self) -> nn.Module: ...
 
@@ -275,12 +278,8 @@ def label_thresholds(per_label: dict[str, Any], prior: float = THRESHOLD_PRIOR) 
     bee-crops classifier, bee's own 0.77 held out worse than the shrunk 0.70); a label never
     seen gets ``t_all``. ``prior = 0``: the labels' own thresholds, 0.5 for unseen labels.
     """
-    matches = [m.matches for m in per_label.values()]
-    pooled = best_f1_threshold(
-        np.concatenate([m.scores for m in matches]) if matches else np.zeros(0),
-        np.concatenate([m.is_tp[0] for m in matches]) if matches else np.zeros(0, bool),
-        sum(m.num_gt for m in per_label.values()),
-    ).threshold
+    scores, correct = pooled_outcomes(per_label)
+    pooled = best_f1_threshold(scores, correct, sum(m.num_gt for m in per_label.values())).threshold
     if prior <= 0 or not np.isfinite(pooled):
         pooled = 0.5
     out = {}
