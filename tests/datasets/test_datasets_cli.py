@@ -76,3 +76,17 @@ def test_convert_voc_to_coco_and_errors(datasets_dir: Path, tmp_path: Path) -> N
         app, ["dataset", "convert", str(out), str(tmp_path / "x"), "--from", "coco", "--to", "nope"]
     )
     assert bad.exit_code != 0 and "unknown dataset format 'nope'" in str(bad.exception)
+
+
+def test_stats_and_validate_give_per_label_advice(bee_crops_manifest: Path) -> None:
+    """Before training, the person learns that drones come from one scene, in words."""
+    for command in ("stats", "validate"):
+        result = runner.invoke(app, ["dataset", command, str(bee_crops_manifest)])
+        assert result.exit_code == 0, result.output
+        assert "groups" in result.stdout and "val img" in result.stdout
+        assert "advice: drone: all 13 training images come from 1 scene" in result.stdout
+    data = json.loads(
+        runner.invoke(app, ["dataset", "stats", str(bee_crops_manifest), "--json"]).stdout
+    )
+    drone = next(e for e in data["advice"]["labels"] if e["label"] == "drone")
+    assert drone["train_groups"] == 1 and drone["validation_instances"] == 0

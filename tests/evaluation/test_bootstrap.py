@@ -89,3 +89,31 @@ def test_paired_difference_detects_a_real_gap(rate_b: float, significant: bool) 
     assert d.difference == pytest.approx(b.at_threshold.f1 - a.at_threshold.f1)
     assert d.significant is significant
     assert d.interval.low <= d.difference <= d.interval.high
+
+
+def test_group_weights_draw_whole_groups() -> None:
+    groups = np.array([5, 5, 5, 9, 9, 2])
+    w = resample_weights(6, n_boot=200, seed=0, groups=groups)
+    assert w.shape == (200, 6)
+    assert (w[:, 0] == w[:, 1]).all() and (w[:, 1] == w[:, 2]).all() and (w[:, 3] == w[:, 4]).all()
+    # 3 groups drawn per resample: image counts are sums of whole groups
+    assert set(np.unique(w.sum(axis=1) % 1).tolist()) == {0}
+    np.testing.assert_array_equal(w, resample_weights(6, n_boot=200, seed=0, groups=groups))
+
+
+def test_group_interval_is_wider_when_scenes_decide() -> None:
+    """40 images in 4 scenes of 10: the model finds everything in two scenes and nothing in
+    the other two. Images look independent, scenes are not: the cluster interval says so."""
+    gts, preds = [], []
+    for scene in range(4):
+        g, p = _images(10, 1.0 if scene % 2 else 0.0, seed=scene)
+        gts += g
+        preds += p
+    m = detection_metrics(gts, preds, ["x"], thresholds={"x": 0.5})
+    groups = np.repeat(np.arange(4), 10)
+    by_image = bootstrap_intervals(m.per_label, 40, n_boot=500, seed=0).overall["f1"]
+    by_group = bootstrap_intervals(m.per_label, 40, n_boot=500, seed=0, groups=groups)
+    f1 = by_group.overall["f1"]
+    assert by_group.over.startswith("groups")
+    assert f1.high - f1.low > 2 * (by_image.high - by_image.low)
+    assert f1.low <= m.f1 <= f1.high

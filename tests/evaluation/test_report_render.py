@@ -56,7 +56,7 @@ def test_report_renders_offline(detector_eval: EvaluationOutput, tmp_path: Path)
     assert facts["requests"] == [report.as_uri()]  # nothing but the page itself
     assert facts["broken"] == []
     assert facts["figures"] == 8  # every test image (fewer than --max-images)
-    assert facts["images"] == 8 + 2  # gallery + PR curves + F1 plot
+    assert facts["images"] == 8 + 3  # gallery + PR curves + F1 plot + reliability
     assert facts["rows"] >= 2 + 1 + len(detector_eval.evaluation.labels)
     assert "Evaluation of" in facts["title"]
     with Image.open(png) as im:
@@ -76,7 +76,7 @@ def test_compare_page_renders_offline(
     )
     facts = render(out.files["html"], tmp_path / "compare.png")
     assert facts["requests"] == [out.files["html"].as_uri()]
-    assert facts["broken"] == [] and facts["images"] == 1  # the joint PR curves
+    assert facts["broken"] == [] and facts["images"] == 2  # joint PR curves, reliability
     assert facts["rows"] >= 1 + 8 + 1 + len(out.evaluations[0].labels)
     with Image.open(tmp_path / "compare.png") as im:
         assert im.width == 1280

@@ -16,6 +16,7 @@ from customlabels.evaluation import classification_metrics, detection_metrics
 from customlabels.evaluation.manifest import DETAILS_KEY, PREDICTIONS_KEY
 from customlabels.evaluation.outcomes import Kind
 from customlabels.evaluation.outputs import EvaluationOutput
+from customlabels.evaluation.summary import format_table
 from customlabels.formats.groundtruth import load_ground_truth
 
 SERVICE_KEYS = {
@@ -243,3 +244,27 @@ def test_skipped_test_lines_are_reported(
     first = ev.warnings[0]
     assert first.startswith("test manifest: 2 of 5 line(s) skipped")
     assert "ERROR_INVALID_JSON_LINE" in first and "3 usable image(s)" in first
+
+
+def test_calibration_intervals_and_data_advice_are_reported(
+    detector_eval: EvaluationOutput,
+) -> None:
+    """The tiny detector's card carries a calibration: the summary gives the ECE of its
+    confidences and of its raw scores, says what the intervals cover, and the data behind
+    each label; the report has the reliability diagram."""
+    out_dir = detector_eval.files["summary"].parent
+    assert (out_dir / "reliability.png").stat().st_size > 0
+    summary = detector_eval.summary
+    cal = summary["Calibration"]
+    assert cal["Calibrated"] and 0 <= cal["ECE"] <= 1 and 0 <= cal["ECERaw"] <= 1
+    assert sum(cal["Confidence"]["Bins"]["Count"]) == cal["Confidence"]["Predictions"] > 0
+    cover = summary["IntervalsCover"]
+    assert "8 test images" in cover["Covers"] and "New cameras" in cover["DoesNotCover"]
+    labels = {e["label"]: e for e in summary["DataAdvice"]["labels"]}
+    assert set(labels) == set(detector_eval.evaluation.labels)
+    assert all(e["validation_instances"] is not None for e in labels.values())
+    assert sum(e["test_instances"] for e in labels.values()) == sum(
+        len(r.boxes) for r in detector_eval.evaluation.records
+    )
+    text = format_table(summary)
+    assert "calibration error (ECE" in text and "not covered:" in text

@@ -42,7 +42,9 @@ def test_classifier_scores_every_label(tiny_classifier_dir: Path, bee_crops_mani
     dets = predictor.predict(Image.open(path).convert("RGB"))
     assert dets.boxes is None
     assert len(dets) == len(predictor.labels)
-    assert dets.scores.sum() == pytest.approx(1.0)  # softmax
+    assert dets.raw_scores is not None and dets.raw_scores.sum() == pytest.approx(1.0)  # softmax
+    # calibrated per label (P(the image has it)): each in 0–1, no longer summing to 1
+    assert np.all((dets.scores >= 0) & (dets.scores <= 1))
 
 
 def test_detect_bytes_response(tiny_detector_dir: Path, bee_images: list[Path]) -> None:

@@ -132,7 +132,24 @@ def validate(
         for issue in report.manifest_errors + (report.test.manifest_errors if report.test else []):
             typer.echo(f"error: {issue.code}: {issue.message}", err=True)
         typer.echo("result: usable" if report.usable else "result: NOT usable")
+        if report.usable and fmt == "groundtruth":
+            _print_advice(manifest, test, _bucket_map(bucket_map), s3_endpoint_url)
     raise typer.Exit(0 if report.usable else 1)
+
+
+def _print_advice(
+    manifest: Path, test: Path | None, bucket_map: dict[str, Path], endpoint: str | None
+) -> None:
+    """Per-label evidence in the splits ``train`` would make, and what to do about it."""
+    from customlabels.datasets.advice import advise_dataset
+    from customlabels.formats.groundtruth import read_ground_truth
+
+    dataset, _ = read_ground_truth(manifest, bucket_map, endpoint)
+    test_set = read_ground_truth(test, bucket_map, endpoint)[0] if test is not None else None
+    if test_set is not None and test_set.labels.names != dataset.labels.names:
+        test_set = None  # label maps differ: advise on the training manifest's own split
+    typer.echo("\nper label, in the splits `train` would make (validation, test):")
+    typer.echo(advise_dataset(dataset, test_set).format_table())
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
@@ -216,7 +233,10 @@ def stats(
     s3_endpoint_url: EndpointOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
 ) -> None:
-    """Labels with image and box counts, image sizes and box sizes relative to the image."""
+    """Labels with image and box counts, image sizes and box sizes relative to the image, and
+    per label the independent scenes and the validation/test counts `train` would get, with
+    advice."""
+    from customlabels.datasets.advice import advise_dataset
     from customlabels.datasets.stats import dataset_stats
     from customlabels.formats import load
 
@@ -224,9 +244,13 @@ def stats(
         "bucket_map": _bucket_map(bucket_map) if bucket_map else None,
         "s3_endpoint_url": s3_endpoint_url,
     }
-    result = dataset_stats(load(fmt, source, **options))
+    dataset = load(fmt, source, **options)
+    result = dataset_stats(dataset)
+    advice = advise_dataset(dataset) if len(dataset) else None
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        data = result.to_dict()
+        data["advice"] = advice.to_dict() if advice else None
+        typer.echo(json.dumps(data, indent=2))
         return
     typer.echo(
         f"{source}: {result.task.value}, {result.images} images "
@@ -257,6 +281,9 @@ def stats(
         typer.echo(
             f"boxes per labelled image: median {b['p50']:g}  p95 {b['p95']:g}  max {b['max']:g}"
         )
+    if advice is not None:
+        typer.echo("per label, in the splits `train` would make (validation, test):")
+        typer.echo(advice.format_table())
 
 
 @dataset_app.command("convert")

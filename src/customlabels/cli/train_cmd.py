@@ -77,6 +77,31 @@ def train(
         )
     if test_metrics:
         typer.echo(f"  test mAP@0.5 {test_metrics.get('map50', float('nan')):.3f}")
+    _print_confidence_and_data(card)
+
+
+def _print_confidence_and_data(card: dict[str, Any]) -> None:
+    """Steps and time, the calibrated thresholds (and which fell back), the data advice."""
+    from customlabels.datasets.advice import DataAdvice
+
+    t = card.get("training", {})
+    typer.echo(f"  {t.get('steps')} steps in {t.get('seconds')} s ({t.get('threads')} threads)")
+    cal = card.get("calibration") or {}
+    evidence = cal.get("evidence", {})
+    if cal:
+        ece = cal.get("validation_ece", {})
+        raw, calibrated = (ece.get(k) for k in ("raw", "calibrated_in_sample"))
+        typer.echo(
+            "  confidence calibrated on validation (P(true positive)): ECE "
+            f"{'—' if raw is None else f'{raw:.3f}'} raw -> "
+            f"{'—' if calibrated is None else f'{calibrated:.3f}'} calibrated (in sample)"
+        )
+    for name, thr in card.get("thresholds", {}).items():
+        source = evidence.get(name, {}).get("threshold", "validation")
+        typer.echo(f"  threshold {name}: {100 * thr:.0f} ({source})")
+    advice = card.get("dataset", {}).get("advice")
+    if advice:
+        typer.echo(DataAdvice.from_dict(advice).format_table())
 
 
 def detect(
@@ -93,6 +118,13 @@ def detect(
     ] = None,
     max_results: Annotated[int | None, typer.Option(help="At most N labels per image.")] = None,
     threads: Annotated[int, typer.Option(help="ONNX Runtime threads.")] = 1,
+    raw_confidence: Annotated[
+        bool,
+        typer.Option(
+            "--raw-confidence",
+            help="Add each label's RawConfidence (the model's uncalibrated score, 0–100).",
+        ),
+    ] = False,
     endpoint: Annotated[
         str | None,
         typer.Option(
@@ -110,7 +142,13 @@ def detect(
     from customlabels.io.images import read_image_bytes
 
     check_request_limits(min_confidence, max_results)
-    run = _remote_detector(model, endpoint) if endpoint else _local_detector(model, home, threads)
+    if endpoint and raw_confidence:
+        raise InvalidParameterError("--raw-confidence: only for a local model (not --endpoint)")
+    run = (
+        _remote_detector(model, endpoint)
+        if endpoint
+        else _local_detector(model, home, threads, raw_confidence)
+    )
     failed = 0
     for path in images:
         try:
@@ -127,7 +165,7 @@ def detect(
 Detector = Callable[[bytes, str, float | None, int | None], dict[str, Any]]
 
 
-def _local_detector(model: str, home: Path | None, threads: int) -> Detector:
+def _local_detector(model: str, home: Path | None, threads: int, raw: bool = False) -> Detector:
     """In this process with ONNX Runtime (a folder, a bundle, or an ARN of the local home)."""
     from customlabels.inference.detect import detect_bytes
     from customlabels.inference.predictor import Predictor
@@ -142,7 +180,7 @@ def _local_detector(model: str, home: Path | None, threads: int) -> Detector:
 
     def run(data: bytes, name: str, min_conf: float | None, max_res: int | None) -> dict[str, Any]:
         return detect_bytes(
-            predictor, data, name=name, min_confidence=min_conf, max_results=max_res
+            predictor, data, name=name, min_confidence=min_conf, max_results=max_res, raw=raw
         )
 
     return run
@@ -165,7 +203,32 @@ def _remote_detector(model: str, endpoint: str) -> Detector:
     return run
 
 
+def plan_budget(
+    target_steps: Annotated[
+        int, typer.Option("--target-steps", help="Detector training steps wanted.")
+    ] = 600,
+    threads: Annotated[
+        int, typer.Option(help="Torch threads training will use (0: the idle cores, as train).")
+    ] = 0,
+    min_seconds: Annotated[int, typer.Option("--min-seconds")] = 300,
+    max_seconds: Annotated[int, typer.Option("--max-seconds")] = 1200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Measure this machine's detector step and size a time budget for --target-steps."""
+    from customlabels.training.speed import plan_budget as plan
+
+    p = plan(target_steps, threads, min_seconds, max_seconds)
+    if as_json:
+        typer.echo(json.dumps(p.to_dict()))
+        return
+    typer.echo(
+        f"{p.threads} thread(s): {p.step_seconds:.3f} s per detector step -> budget "
+        f"{p.budget_seconds} s for about {p.expected_steps} steps (wanted {p.target_steps})"
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``train`` and ``detect`` to ``app``."""
+    """Add ``train``, ``detect`` and ``plan-budget`` to ``app``."""
     app.command("train")(train)
     app.command("detect")(detect)
+    app.command("plan-budget")(plan_budget)

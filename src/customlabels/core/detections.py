@@ -28,11 +28,14 @@ class Detections:
             empty ``(0, 4)`` array is not used: classifier detections have ``boxes=None``.
         scores: float64 ``(N,)`` confidences in 0–1.
         class_ids: int64 ``(N,)`` label ids.
+        raw_scores: float64 ``(N,)`` the model's raw scores (0–1) before calibration, when
+            ``scores`` are calibrated (``None``: ``scores`` are the raw ones).
     """
 
     scores: npt.NDArray[np.float64]
     class_ids: npt.NDArray[np.int64]
     boxes: FloatArray | None = field(default_factory=_empty_boxes)
+    raw_scores: npt.NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
@@ -43,6 +46,13 @@ class Detections:
                 raise ValueError(
                     f"expected one score per box, got {len(self.boxes)} boxes and "
                     f"{len(self.scores)} scores"
+                )
+        if self.raw_scores is not None:
+            self.raw_scores = np.asarray(self.raw_scores, dtype=np.float64).reshape(-1)
+            if len(self.raw_scores) != len(self.scores):
+                raise ValueError(
+                    f"expected one raw score per score, got {len(self.raw_scores)} and "
+                    f"{len(self.scores)}"
                 )
         if len(self.class_ids) != len(self.scores):
             raise ValueError(
@@ -72,4 +82,11 @@ class Detections:
             scores=self.scores[index],
             class_ids=self.class_ids[index],
             boxes=None if self.boxes is None else self.boxes[index],
+            raw_scores=None if self.raw_scores is None else self.raw_scores[index],
         )
+
+    def raw(self) -> Detections:
+        """The same detections with their raw (uncalibrated) scores as ``scores``."""
+        if self.raw_scores is None:
+            return self
+        return Detections(scores=self.raw_scores, class_ids=self.class_ids, boxes=self.boxes)

@@ -47,7 +47,8 @@ class ModelCard:
         labels: label names; a class id is an index into this list.
         input: preprocessing contract of ``model.onnx``.
         head: decoding parameters read by the numpy decoder (strides, NMS IoU, caps, ...).
-        thresholds: per-label assumed threshold (best F1 on the validation split), 0–1.
+        thresholds: per-label assumed threshold (best F1 on the validation split), 0–1, on
+            the calibrated scale when ``calibration`` is set.
         multi_label: classification with per-label sigmoid instead of softmax.
         metrics: ``{"validation": {...}, "test": {...}}`` as written by training/evaluation.
         training: seconds, steps, device, seed, timestamps.
@@ -55,6 +56,9 @@ class ModelCard:
         dataset: hashes and the train/validation/test image lists.
         versions: package versions at training time.
         version_name: a human name for this model version.
+        calibration: the map from raw score to P(true positive at IoU 0.5), fitted on the
+            validation split (``{pooled, labels, evidence, ...}``, see
+            :class:`customlabels.inference.calibration.Calibration`); ``{}``: raw scores.
     """
 
     task: Task
@@ -69,6 +73,7 @@ class ModelCard:
     dataset: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     version_name: str = ""
+    calibration: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def threshold_for(self, label: str) -> float:

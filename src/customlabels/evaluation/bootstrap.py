@@ -61,10 +61,11 @@ class BootstrapIntervals:
     n_boot: int
     seed: int
     level: float
+    over: str = "test images"
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "method": "percentile bootstrap over test images",
+            "method": f"percentile bootstrap over {self.over}",
             "resamples": self.n_boot,
             "seed": self.seed,
             "level": self.level,
@@ -98,14 +99,29 @@ class PairedDifference:
         }
 
 
-def resample_weights(n_images: int, n_boot: int = 1000, seed: int = 0) -> npt.NDArray[np.int64]:
-    """int ``(n_boot, n_images)``: how many times each image is drawn in each resample."""
-    if n_images == 0:
-        return np.zeros((n_boot, 0), dtype=np.int64)
+def resample_weights(
+    n_images: int,
+    n_boot: int = 1000,
+    seed: int = 0,
+    groups: npt.NDArray[np.int64] | None = None,
+) -> npt.NDArray[np.int64]:
+    """int ``(n_boot, n_images)``: how many times each image is drawn in each resample.
+
+    With ``groups`` (``(n_images,)`` group id per image), whole groups are drawn with
+    replacement (a cluster bootstrap) and each image counts as often as its group was drawn.
+    """
+    if groups is None:
+        units, per_image = n_images, None
+    else:
+        _, per_image = np.unique(np.asarray(groups), return_inverse=True)
+        units = int(per_image.max()) + 1 if len(per_image) else 0
+    if units == 0:
+        return np.zeros((n_boot, n_images), dtype=np.int64)
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_images, size=(n_boot, n_images))
-    flat = (draws + np.arange(n_boot)[:, None] * n_images).ravel()
-    return np.bincount(flat, minlength=n_boot * n_images).reshape(n_boot, n_images)
+    draws = rng.integers(0, units, size=(n_boot, units))
+    flat = (draws + np.arange(n_boot)[:, None] * units).ravel()
+    counts = np.bincount(flat, minlength=n_boot * units).reshape(n_boot, units)
+    return counts if per_image is None else counts[:, per_image]
 
 
 def _ratios(tp: FloatArray, fp: FloatArray, gt: FloatArray) -> dict[str, FloatArray]:
@@ -152,21 +168,25 @@ def bootstrap_intervals(
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    groups: npt.NDArray[np.int64] | None = None,
 ) -> BootstrapIntervals:
     """Percentile-bootstrap intervals of P/R/F1 at each label's threshold (``at_threshold``).
 
     Args:
         per_label: ``DetectionMetrics.per_label`` or ``ClassificationMetrics.per_label``.
         n_images: number of evaluated images (the length of each ``gt_per_image``).
+        groups: ``(n_images,)`` near-duplicate group per image: resample whole groups (how
+            much the score moves with the scenes drawn, not only the images).
     """
-    weights = resample_weights(n_images, n_boot, seed)
+    weights = resample_weights(n_images, n_boot, seed, groups)
     out: dict[str, dict[str, Interval]] = {}
     for name, m in per_label.items():
         r = _ratios(*_counts([m], weights))
         out[name] = {k: _interval(r[k], level) for k in METRICS}
     r = _ratios(*_counts(list(per_label.values()), weights))
     overall = {k: _interval(r[k], level) for k in METRICS}
-    return BootstrapIntervals(out, overall, n_boot, seed, level)
+    over = "test images" if groups is None else "groups of near-duplicate test images"
+    return BootstrapIntervals(out, overall, n_boot, seed, level, over)
 
 
 def paired_difference(

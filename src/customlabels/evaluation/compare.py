@@ -19,7 +19,7 @@ from customlabels.core.model_card import ONNX_NAME
 from customlabels.errors import InvalidParameterError
 from customlabels.evaluation.bootstrap import PairedDifference, paired_difference
 from customlabels.evaluation.html import esc, img_tag, num, page, png_uri
-from customlabels.evaluation.plots import plot_pr_curves
+from customlabels.evaluation.plots import plot_pr_curves, plot_reliability
 from customlabels.evaluation.run import Evaluation, PredictorLike, evaluate
 
 __all__ = ["ComparisonOutput", "compare_models", "format_comparison"]
@@ -61,6 +61,9 @@ def _model(name: str, model_dir: Path, ev: Evaluation) -> dict[str, Any]:
         "F1Score": _num(m.f1),
         "F1Interval95": overall["f1"].to_list(),
         "mAP50": _num(m.map50),
+        "ECE": _num(ev.reliability.ece) if ev.reliability else None,
+        "ECERaw": _num(ev.raw_reliability.ece) if ev.raw_reliability else None,
+        "Calibrated": bool(ev.card.calibration),
         "Labels": {},
     }
     if ev.detection:
@@ -114,7 +117,8 @@ def compare_models(
     predictors: tuple[PredictorLike, PredictorLike] | None = None,
 ) -> ComparisonOutput:
     """Evaluate both models on ``test_manifest`` and compare them; writes ``compare.json``,
-    ``compare_pr_curves.png`` and ``compare.html`` into ``out_dir`` when given."""
+    ``compare_pr_curves.png``, ``compare_reliability.png`` and ``compare.html`` into ``out_dir``
+    when given."""
     pred_a, pred_b = predictors if predictors is not None else (None, None)
     ev_a, ev_b = (
         evaluate(
@@ -172,8 +176,14 @@ def _write(out: ComparisonOutput, out_dir: Path, name_a: str, name_b: str) -> di
         out_dir / "compare_pr_curves.png",
         title=f"{name_a} vs {name_b}",
     )
+    series = [(n, e.reliability) for n, e in ((name_a, ev_a), (name_b, ev_b)) if e.reliability]
+    files["reliability"] = plot_reliability(
+        series, out_dir / "compare_reliability.png", title=f"{name_a} vs {name_b}: reliability"
+    )
     files["html"] = out_dir / "compare.html"
-    files["html"].write_text(_html(out.summary, files["pr_curves"]), encoding="utf-8")
+    files["html"].write_text(
+        _html(out.summary, files["pr_curves"], files["reliability"]), encoding="utf-8"
+    )
     return files
 
 
@@ -181,7 +191,13 @@ def _mb(v: int | None) -> str:
     return "—" if v is None else f"{v / 1e6:.1f} MB"
 
 
-def _html(s: dict[str, Any], pr_png: Path) -> str:
+def _ece(m: dict[str, Any]) -> str:
+    """A model's ECE on the test set, with its raw scores' in brackets when calibrated."""
+    raw = f" ({num(m['ECERaw'])})" if m.get("ECERaw") is not None else ""
+    return f"{num(m.get('ECE'))}{raw}"
+
+
+def _html(s: dict[str, Any], pr_png: Path, reliability_png: Path) -> str:
     a, b = s["Models"]
     diff = s["F1Difference"]
 
@@ -199,6 +215,7 @@ def _html(s: dict[str, Any], pr_png: Path) -> str:
     if "mAP50_95" in a:
         rows.append(("mAP@[.5:.95]", num(a["mAP50_95"]), num(b["mAP50_95"])))
     rows += [
+        ("calibration error (ECE)", _ece(a), _ece(b)),
         ("median ms / image", num(a["MedianInferenceMs"], 1), num(b["MedianInferenceMs"], 1)),
         ("model size (ONNX)", _mb(a["ModelSizeBytes"]), _mb(b["ModelSizeBytes"])),
         ("training time (s)", num(a["TrainingSeconds"], 0), num(b["TrainingSeconds"], 0)),
@@ -237,6 +254,8 @@ difference is significant when its 95% interval excludes 0.</div>
 {"".join(label_rows)}</table>
 <h2>Precision–recall, both models</h2>
 <div class="plots">{img_tag(png_uri(pr_png), "PR curves of both models")}</div>
+<h2>Reliability: does each model's confidence mean what it says?</h2>
+<div class="plots">{img_tag(png_uri(reliability_png), "reliability of both models")}</div>
 """
     return page(f"{a['Name']} vs {b['Name']}", body)
 
@@ -260,6 +279,7 @@ def format_comparison(s: dict[str, Any]) -> str:
     row("mAP@0.5", num(a["mAP50"]), num(b["mAP50"]))
     if "mAP50_95" in a:
         row("mAP@[.5:.95]", num(a["mAP50_95"]), num(b["mAP50_95"]))
+    row("ECE (raw)", _ece(a), _ece(b))
     row("median ms/image", num(a["MedianInferenceMs"], 1), num(b["MedianInferenceMs"], 1))
     row("model size", _mb(a["ModelSizeBytes"]), _mb(b["ModelSizeBytes"]))
     row("training s", num(a["TrainingSeconds"], 0), num(b["TrainingSeconds"], 0))

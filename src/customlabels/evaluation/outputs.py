@@ -2,7 +2,8 @@
 ``MODEL_DIR/evaluation/``) and record the test metrics in the model card.
 
 Files: ``EvaluationSummary.json``, ``evaluation.manifest``, ``pr_curves.png``,
-``f1_confidence.png``, ``confusion_matrix.png`` (classification), ``report.html``.
+``f1_confidence.png``, ``reliability.png``, ``confusion_matrix.png`` (classification),
+``report.html``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from typing import Any
 from customlabels.core.model_card import ModelCard
 from customlabels.evaluation.manifest import write_evaluation_manifest
 from customlabels.evaluation.metrics import ClassificationMetrics
-from customlabels.evaluation.plots import plot_confusion, plot_f1_confidence, plot_pr_curves
+from customlabels.evaluation.plots import (
+    plot_confusion,
+    plot_f1_confidence,
+    plot_pr_curves,
+    plot_reliability,
+)
 from customlabels.evaluation.report import render_report
 from customlabels.evaluation.run import Evaluation, PredictorLike, evaluate
 from customlabels.evaluation.summary import card_test_metrics, evaluation_summary
@@ -67,6 +73,14 @@ def write_outputs(
         ),
         "F1 against confidence": plot_f1_confidence(ev.metrics, out_dir / "f1_confidence.png"),
     }
+    if ev.reliability is not None:
+        series = [("confidence" if ev.card.calibration else "raw score", ev.reliability)]
+        if ev.raw_reliability is not None:
+            series.append(("raw score", ev.raw_reliability))
+        what = "share true positive (IoU 0.5)" if ev.detection else "share with the label"
+        plots["Reliability: does a confidence mean what it says?"] = plot_reliability(
+            series, out_dir / "reliability.png", title=f"{name}: reliability on test", what=what
+        )
     if isinstance(ev.metrics, ClassificationMetrics):
         plots["Confusion matrix"] = plot_confusion(ev.metrics, out_dir / "confusion_matrix.png")
     files.update({p.stem: p for p in plots.values()})

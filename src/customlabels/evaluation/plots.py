@@ -5,6 +5,8 @@ no display needed).
   the assumed threshold marked with a filled dot and the test-optimal one with a ring.
 - :func:`plot_f1_confidence`: F1 against the confidence threshold, per label.
 - :func:`plot_confusion`: the classification confusion matrix (counts, rows = truth).
+- :func:`plot_reliability`: the reliability diagram (share correct against confidence) of one
+  or more series, with the ECE in the legend.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from customlabels.evaluation.metrics import ClassificationMetrics, DetectionMetrics
+from customlabels.evaluation.reliability import Reliability
 
-__all__ = ["plot_confusion", "plot_f1_confidence", "plot_pr_curves"]
+__all__ = ["plot_confusion", "plot_f1_confidence", "plot_pr_curves", "plot_reliability"]
 
 Metrics = DetectionMetrics | ClassificationMetrics
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
@@ -127,4 +130,45 @@ def plot_confusion(metrics: ClassificationMetrics, path: Path, title: str = "") 
     ax.set_xlabel("predicted")
     ax.set_ylabel("ground truth")
     ax.set_title(title or "confusion matrix (at the assumed thresholds)")
+    return _save(fig, path)
+
+
+def plot_reliability(
+    series: Sequence[tuple[str, Reliability]], path: Path, title: str = "", what: str = ""
+) -> Path:
+    """Reliability diagram: per confidence bin, the share of correct predictions against the
+    bin's mean confidence (the diagonal is perfect calibration), marker area ∝ predictions;
+    below it, the number of predictions per bin. ``what``: what "correct" means (axis label).
+    """
+    fig = _figure(6.0, 5.6)
+    ax, hist = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1, label="perfectly calibrated")
+    width = 1.0 / max(1, max((len(r.counts) for _, r in series), default=1))
+    for k, (name, r) in enumerate(series):
+        color = _COLORS[k % len(_COLORS)]
+        have = r.counts > 0
+        sizes = 20 + 180 * np.sqrt(r.counts[have] / max(1, r.counts.max()))
+        ece = "—" if math.isnan(r.ece) else f"{r.ece:.3f}"
+        ax.plot(r.confidence[have], r.accuracy[have], "-", color=color, lw=1.2)
+        ax.scatter(
+            r.confidence[have],
+            r.accuracy[have],
+            s=sizes,
+            color=color,
+            alpha=0.8,
+            label=f"{name} (ECE {ece}, n={r.n})",
+        )
+        centres = (r.edges[:-1] + r.edges[1:]) / 2
+        off = (k - (len(series) - 1) / 2) * width / max(1, len(series))
+        hist.bar(centres + off, r.counts, width=width / max(1, len(series)), color=color, alpha=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel(what or "share correct")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(title or "reliability (test set)")
+    hist.set_yscale("symlog")
+    hist.set_xlabel("confidence (0–1)")
+    hist.set_ylabel("predictions")
+    hist.grid(alpha=0.3)
     return _save(fig, path)

@@ -30,6 +30,13 @@ def _overview(ev: Evaluation, summary: dict[str, Any]) -> str:
         ("Recall", f"{num(agg['Recall'])} {_ci(iv['Recall'])}"),
         ("F1", f"{num(agg['F1Score'])} {_ci(iv['F1Score'])}"),
     ]
+    group = agg.get("GroupIntervals95")
+    if group:
+        cells.append((f"F1 over {d['Bootstrap']['Groups']} scene groups", _ci(group["F1Score"])))
+    cal = summary.get("Calibration")
+    if cal:
+        raw = f" (raw {num(cal['ECERaw'])})" if cal["ECERaw"] is not None else ""
+        cells.append(("ECE", f"{num(cal['ECE'])}{raw}"))
     if ev.detection:
         cells += [
             ("mAP@0.5", num(agg["AveragePrecision"])),
@@ -71,6 +78,31 @@ def _label_table(ev: Evaluation, summary: dict[str, Any]) -> str:
             f'<td class="opt">{num(opt["F1Score"])}</td></tr>'
         )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _advice(summary: dict[str, Any]) -> str:
+    data = summary.get("DataAdvice")
+    if not data:
+        return ""
+    cols = [
+        ("images", "images"),
+        ("instances", "boxes / images"),
+        ("groups", "independent scenes"),
+        ("validation_instances", "validation"),
+        ("test_instances", "test"),
+        ("test_groups", "test scenes"),
+    ]
+    head = '<tr><th class="l">label</th>' + "".join(f"<th>{esc(t)}</th>" for _, t in cols)
+    rows = "".join(
+        f'<tr><td class="l">{esc(e["label"])}</td>'
+        + "".join(f"<td>{'—' if e.get(k) is None else e[k]}</td>" for k, _ in cols)
+        + "</tr>"
+        for e in data["labels"]
+    )
+    items = "".join(f"<li>{esc(a)}</li>" for a in data["advice"])
+    return f"<h2>Data behind the scores</h2><table>{head}</tr>{rows}</table>" + (
+        f'<div class="warn"><b>Advice</b><ul>{items}</ul></div>' if items else ""
+    )
 
 
 def _legend() -> str:
@@ -141,12 +173,23 @@ def render_report(
         '<span class="opt">test-optimal</span> columns show what the same test set would score '
         "if the threshold were picked on it: optimistic, as the managed service reports it. "
         f"Brackets are 95% bootstrap intervals ({ev.intervals.n_boot} resamples of the test "
-        f"images, seed {ev.intervals.seed}).</div>",
+        f"images, seed {ev.intervals.seed}). {esc(summary['IntervalsCover']['Covers'])} "
+        f"<b>Not covered:</b> {esc(summary['IntervalsCover']['DoesNotCover'])}</div>",
+        (
+            '<div class="note">Confidences are <b>calibrated</b> on the validation split: '
+            "a detection at confidence 80 is a true positive about 80 % of the time, and a "
+            "threshold of 90 keeps detections that are right at least about 90 % of the time. "
+            "The reliability diagram below checks this on the test set (ECE: the average gap, "
+            "0 is perfect).</div>"
+            if ev.card.calibration
+            else ""
+        ),
         f'<div class="warn"><b>Warnings</b><ul>{warnings}</ul></div>' if warnings else "",
         "<h2>Overall</h2>",
         _overview(ev, summary),
         "<h2>Per label</h2>",
         _label_table(ev, summary),
+        _advice(summary),
         '<h2>Plots</h2><div class="plots">',
         *(f"<h3>{esc(title)}</h3>{img_tag(png_uri(p), title)}" for title, p in plots.items()),
         "</div>",

@@ -8,6 +8,14 @@ Honest thresholds: each label is scored at its *assumed* threshold from the mode
 on the validation split, chosen by training). The threshold that would be best on the test set
 is reported beside it and labelled optimistic. A label without a card threshold falls back to
 the test-optimal one, and the summary says so.
+
+Honest intervals: the image-level bootstrap covers the sampling of test images like these;
+where the test images fall into near-duplicate groups (frames of one clip, crops of one
+photo), a group-level (cluster) bootstrap is given beside it: how much the score moves with
+the scenes drawn. Neither covers new cameras, places, seasons or labelling habits.
+
+Calibration: the reliability of the model's confidences on the test set (ECE, bins), and of
+its raw scores when the card carries a calibration.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from PIL import Image
 from customlabels.core.dataset import Dataset, ImageRecord, Task
 from customlabels.core.detections import Detections
 from customlabels.core.model_card import ModelCard
+from customlabels.datasets.advice import DataAdvice, with_test
 from customlabels.errors import DatasetError, InvalidParameterError
 from customlabels.evaluation.bootstrap import BootstrapIntervals, bootstrap_intervals
 from customlabels.evaluation.metrics import (
@@ -34,6 +43,7 @@ from customlabels.evaluation.metrics import (
     detection_metrics,
 )
 from customlabels.evaluation.outcomes import ImageOutcome, image_outcomes
+from customlabels.evaluation.reliability import Reliability, pooled_outcomes, reliability
 
 __all__ = [
     "MIN_TEST_INSTANCES",
@@ -77,6 +87,14 @@ class Evaluation:
         intervals: bootstrap intervals at the assumed thresholds.
         threshold_source: per label, where its threshold came from.
         warnings: human-readable warnings (few test instances, labels unknown to the model, ...).
+        group_intervals: cluster-bootstrap intervals over near-duplicate groups (``None`` when
+            every test image is its own group or groups were not computed).
+        n_groups: number of near-duplicate groups among the test images (``None``: unknown).
+        reliability: reliability of the confidences the model returns (calibrated if the card
+            has a calibration), all labels together.
+        raw_reliability: the same for the raw scores (``None`` without a calibration).
+        advice: per label, training/validation counts from the card and this test set's,
+            with plain advice (``None``: not computed).
     """
 
     card: ModelCard
@@ -88,6 +106,11 @@ class Evaluation:
     threshold_source: dict[str, str]
     warnings: list[str] = field(default_factory=list)
     test_manifest: Path | None = None
+    group_intervals: BootstrapIntervals | None = None
+    n_groups: int | None = None
+    reliability: Reliability | None = None
+    raw_reliability: Reliability | None = None
+    advice: DataAdvice | None = None
 
     @property
     def detection(self) -> bool:
@@ -220,17 +243,25 @@ def evaluate_predictions(
     n_boot: int = 1000,
     seed: int = 0,
     min_instances: int = MIN_TEST_INSTANCES,
+    groups: np.ndarray | None = None,
 ) -> Evaluation:
-    """Score predictions already made (records' labels index ``card.labels``)."""
+    """Score predictions already made (records' labels index ``card.labels``).
+
+    ``groups``: ``(N,)`` near-duplicate group per record, for the cluster bootstrap.
+    """
     thresholds, source = _assumed_thresholds(card)
-    metrics: DetectionMetrics | ClassificationMetrics
-    if card.task == Task.OBJECT_LOCALIZATION:
-        metrics = detection_metrics(records, preds, card.labels, thresholds)
-    else:
-        metrics = classification_metrics(
-            records, preds, card.labels, thresholds, multi_label=card.multi_label
-        )
+    metrics = _score(card, records, preds, thresholds)
     intervals = bootstrap_intervals(metrics.per_label, len(records), n_boot=n_boot, seed=seed)
+    n_groups = None if groups is None else len(np.unique(groups))
+    group_intervals = None
+    if groups is not None and n_groups is not None and n_groups < len(records):
+        group_intervals = bootstrap_intervals(
+            metrics.per_label, len(records), n_boot=n_boot, seed=seed, groups=groups
+        )
+    raw_reliability = None
+    if card.calibration and any(p.raw_scores is not None for p in preds):
+        raw = _score(card, records, [p.raw() for p in preds], thresholds)
+        raw_reliability = reliability(*pooled_outcomes(raw.per_label))
     unit = "box(es)" if card.task == Task.OBJECT_LOCALIZATION else "image(s)"
     warnings = [
         f"label {name!r} has no test {unit}: its recall and AP are undefined"
@@ -246,7 +277,36 @@ def evaluate_predictions(
         for name, s in source.items()
         if s == SOURCE_TEST
     ]
-    return Evaluation(card, records, preds, seconds or [], metrics, intervals, source, warnings)
+    for name, ev in (card.calibration.get("evidence") or {}).items():
+        if ev.get("threshold", "validation") != "validation":
+            warnings.append(f"label {name!r}: threshold {ev['threshold']}")
+    return Evaluation(
+        card,
+        records,
+        preds,
+        seconds or [],
+        metrics,
+        intervals,
+        source,
+        warnings,
+        group_intervals=group_intervals,
+        n_groups=n_groups,
+        reliability=reliability(*pooled_outcomes(metrics.per_label)),
+        raw_reliability=raw_reliability,
+    )
+
+
+def _score(
+    card: ModelCard,
+    records: list[ImageRecord],
+    preds: list[Detections],
+    thresholds: dict[str, float],
+) -> DetectionMetrics | ClassificationMetrics:
+    if card.task == Task.OBJECT_LOCALIZATION:
+        return detection_metrics(records, preds, card.labels, thresholds)
+    return classification_metrics(
+        records, preds, card.labels, thresholds, multi_label=card.multi_label
+    )
 
 
 def evaluate(
@@ -268,7 +328,20 @@ def evaluate(
     records, warnings = load_test_set(Path(test_manifest), card.labels, card.task, bucket_map)
     log.info("evaluating %s on %d test images", model_dir, len(records))
     preds, seconds = run_predictions(predictor, records)
-    ev = evaluate_predictions(card, records, preds, seconds, n_boot=n_boot, seed=seed)
+    from customlabels.datasets.groups import find_groups
+
+    groups = find_groups(records)
+    ev = evaluate_predictions(
+        card, records, preds, seconds, n_boot=n_boot, seed=seed, groups=groups
+    )
+    stored = card.dataset.get("advice") if isinstance(card.dataset, dict) else None
+    ev.advice = with_test(
+        DataAdvice.from_dict(stored) if stored else None,
+        card.labels,
+        records,
+        groups,
+        detection=ev.detection,
+    )
     ev.warnings[:0] = warnings
     ev.test_manifest = Path(test_manifest)
     return ev

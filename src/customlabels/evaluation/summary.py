@@ -10,7 +10,10 @@ Service fields (as Rekognition Custom Labels writes them): ``Version``, ``Evalua
 Our fields sit alongside in the same objects, under names the service does not use:
 ``AveragePrecision50_95``, ``Intervals95`` (``[low, high]`` per metric), ``TestOptimal``
 (threshold and scores if the threshold were chosen on this test set: optimistic),
-``ThresholdSource``, ``NumberOfTestingInstances``; and a top-level ``Warnings`` list.
+``ThresholdSource``, ``NumberOfTestingInstances``, ``GroupIntervals95`` (cluster bootstrap over
+near-duplicate groups, where the test images have groups); top-level ``Calibration`` (ECE and
+reliability bins of the returned confidences and of the raw scores), ``IntervalsCover`` (what
+the intervals cover and what not) and ``Warnings``.
 Undefined ratios (e.g. recall of a label absent from the test set) are ``null``.
 """
 
@@ -20,10 +23,17 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from customlabels.evaluation.bootstrap import BootstrapIntervals
 from customlabels.evaluation.metrics import ClassificationMetrics, LabelMetrics
 from customlabels.evaluation.run import Evaluation
 
-__all__ = ["card_test_metrics", "evaluation_summary", "format_table"]
+__all__ = [
+    "calibration_summary",
+    "card_test_metrics",
+    "evaluation_summary",
+    "format_table",
+    "intervals_cover",
+]
 
 
 def _num(value: float) -> float | None:
@@ -52,6 +62,7 @@ def _label_result(ev: Evaluation, name: str, m: LabelMetrics) -> dict[str, Any]:
             "F1Score": iv["f1"].to_list(),
         },
         "ThresholdSource": ev.threshold_source.get(name, ""),
+        "GroupIntervals95": _group_intervals(ev.group_intervals, name),
         "TestOptimal": {
             "Threshold": _num(best.threshold),
             "F1Score": _num(best.f1),
@@ -63,6 +74,63 @@ def _label_result(ev: Evaluation, name: str, m: LabelMetrics) -> dict[str, Any]:
     if ev.detection:
         out["AveragePrecision50_95"] = _num(m.ap50_95)
     return out
+
+
+def _group_intervals(iv: BootstrapIntervals | None, name: str | None) -> dict[str, Any] | None:
+    if iv is None:
+        return None
+    d = iv.overall if name is None else iv.per_label[name]
+    return {
+        "Precision": d["precision"].to_list(),
+        "Recall": d["recall"].to_list(),
+        "F1Score": d["f1"].to_list(),
+    }
+
+
+def intervals_cover(ev: Evaluation) -> dict[str, str]:
+    """Plain sentences: what the 95 % intervals cover, and what they do not."""
+    n = len(ev.records)
+    covers = (
+        f"Intervals95: drawing another {n} test images like these (the same cameras, scenes "
+        "and labelling) — the image-level bootstrap."
+    )
+    if ev.group_intervals is not None:
+        covers += (
+            f" GroupIntervals95: drawing other scenes like these — the {n} test images fall "
+            f"into {ev.n_groups} groups of near-duplicates (frames of one clip, crops of one "
+            "photo), resampled whole: how much the score moves with the scenes drawn."
+        )
+    elif ev.n_groups is not None:
+        covers += " Every test image is its own near-duplicate group: no group-level interval."
+    return {
+        "Covers": covers,
+        "DoesNotCover": (
+            "New cameras, places, lighting, seasons or object kinds the test set does not hold, "
+            "or a different way of drawing boxes: a model can score outside both intervals "
+            "there. Test on images from the new setting to know."
+        ),
+    }
+
+
+def calibration_summary(ev: Evaluation) -> dict[str, Any] | None:
+    """``Calibration``: ECE and bins of the returned (calibrated) confidences and raw scores."""
+    if ev.reliability is None:
+        return None
+    calibrated = bool(ev.card.calibration)
+    return {
+        "Calibrated": calibrated,
+        "Correct": "true positive at IoU 0.5" if ev.detection else "the image has the label",
+        "ECE": ev.reliability.to_dict()["ECE"],
+        "ECERaw": ev.raw_reliability.to_dict()["ECE"] if ev.raw_reliability else None,
+        "Confidence": ev.reliability.to_dict(),
+        "Raw": ev.raw_reliability.to_dict() if ev.raw_reliability else None,
+        "Note": (
+            "confidences calibrated on the validation split: a detection at confidence c is "
+            "right about c of the time; ECE 0 is perfect"
+            if calibrated
+            else "raw scores: the model card has no calibration (trained before it existed)"
+        ),
+    }
 
 
 def _sort_key(item: dict[str, Any]) -> tuple[float, str]:
@@ -106,6 +174,7 @@ def evaluation_summary(ev: Evaluation, num_training_images: int | None = None) -
             "Recall": overall["recall"].to_list(),
             "F1Score": overall["f1"].to_list(),
         },
+        "GroupIntervals95": _group_intervals(ev.group_intervals, None),
     }
     if isinstance(m, ClassificationMetrics):
         aggregated["Accuracy"] = _num(m.accuracy)
@@ -134,11 +203,15 @@ def evaluation_summary(ev: Evaluation, num_training_images: int | None = None) -
                 "Seed": ev.intervals.seed,
                 "Level": ev.intervals.level,
                 "Over": "test images",
+                "Groups": ev.n_groups,
             },
             "MedianInferenceMs": _num(ev.median_ms),
         },
         "AggregatedEvaluationResults": aggregated,
         "LabelEvaluationResults": labels,
+        "Calibration": calibration_summary(ev),
+        "IntervalsCover": intervals_cover(ev),
+        "DataAdvice": ev.advice.to_dict() if ev.advice is not None else None,
         "Warnings": list(ev.warnings),
     }
 
@@ -156,6 +229,8 @@ def card_test_metrics(ev: Evaluation) -> dict[str, Any]:
             name: {k: (_num(v) if isinstance(v, float) else v) for k, v in lm.to_dict().items()}
             for name, lm in m.per_label.items()
         },
+        "ece": _num(ev.reliability.ece) if ev.reliability else None,
+        "ece_raw": _num(ev.raw_reliability.ece) if ev.raw_reliability else None,
         "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "test_manifest": str(ev.test_manifest) if ev.test_manifest else None,
     }
@@ -215,9 +290,27 @@ def format_table(summary: dict[str, Any]) -> str:
     else:
         overall += f"  accuracy {_fmt(agg['Accuracy'])}"
     lines.append(overall)
+    group = agg.get("GroupIntervals95")
+    if group:
+        lines.append(
+            f"F1 95% interval over {details['Bootstrap']['Groups']} near-duplicate groups "
+            f"(other scenes like these): {_iv(group['F1Score'])}"
+        )
+    cal = summary.get("Calibration")
+    if cal:
+        raw = f" (raw scores: {_fmt(cal['ECERaw'])})" if cal["ECERaw"] is not None else ""
+        lines.append(
+            f"calibration error (ECE, 0 = confidences mean what they say): {_fmt(cal['ECE'])}" + raw
+        )
     lines.append(
         "thr: assumed threshold (validation split); opt: test-set-optimal threshold "
         "(optimistic); n: test instances"
     )
+    if summary.get("DataAdvice"):
+        from customlabels.datasets.advice import DataAdvice
+
+        lines.append(DataAdvice.from_dict(summary["DataAdvice"]).format_table())
+    lines.append(f"intervals: {summary['IntervalsCover']['Covers']}")
+    lines.append(f"not covered: {summary['IntervalsCover']['DoesNotCover']}")
     lines += [f"warning: {w}" for w in summary["Warnings"]]
     return "\n".join(lines)

@@ -18,11 +18,15 @@ __all__ = ["parse_min_confidences", "visualize"]
 
 
 def parse_min_confidences(text: str | None) -> list[float | None]:
-    """``"99.4,90"`` → ``[99.4, 90.0]`` (0–100); ``None`` or empty → ``[None]`` (assumed)."""
+    """``"99.4,90"`` → ``[99.4, 90.0]`` (0–100); ``None``, empty or ``auto`` → ``None``: the
+    card's assumed thresholds (``"auto,90"`` → ``[None, 90.0]``)."""
     if text is None or not text.strip():
         return [None]
     out: list[float | None] = []
     for part in text.split(","):
+        if part.strip().lower() == "auto":
+            out.append(None)
+            continue
         try:
             value = float(part)
         except ValueError:
@@ -74,7 +78,7 @@ def visualize(
         dets = predictor.predict(image)
         panels = []
         for c in min_confidences:
-            title = "assumed thresholds" if c is None else f"MinConfidence {c:g}"
+            title = "the model's own thresholds" if c is None else f"MinConfidence {c:g}"
             kept = _keep(dets, card, c)
             drawn = draw_detections(image, kept, card.labels, title=f"{title} · {len(kept)} found")
             panels.append(fit(drawn, max_side)[0])

@@ -18,12 +18,14 @@ def detect_bytes(
     min_confidence: float | None = None,
     max_results: int | None = None,
     limits: ImageLimits = DEFAULT_LIMITS,
+    raw: bool = False,
 ) -> dict[str, Any]:
     """Run the model on an encoded JPEG/PNG and render the service's response.
 
     Args:
         min_confidence: 0–100; None applies each label's assumed threshold from the card.
         max_results: at most this many labels (None: all).
+        raw: add each label's ``RawConfidence`` (the uncalibrated score, 0–100).
 
     Raises:
         InvalidImageError, ImageTooLargeError: the bytes are not a usable image.
@@ -41,5 +43,6 @@ def detect_bytes(
             card.thresholds,
             min_confidence=min_confidence,
             max_results=max_results,
+            raw=raw,
         )
     }

@@ -1,8 +1,9 @@
 """Run a model version folder with ONNX Runtime (numpy + Pillow; never torch).
 
 ``Predictor.load(model_dir)`` reads ``model.json`` and ``model.onnx``; ``predict(image)``
-returns :class:`Detections` with boxes in the ORIGINAL image's ``xyxy`` pixels and scores 0–1
-(boxes ``None`` for a classifier: one entry per label, every label scored).
+returns :class:`Detections` with boxes in the ORIGINAL image's ``xyxy`` pixels and CALIBRATED
+confidences 0–1 (P(true positive), the card's ``calibration``), the raw scores beside them in
+``raw_scores`` (boxes ``None`` for a classifier: one entry per label, every label scored).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from customlabels.core.dataset import Task
 from customlabels.core.detections import Detections
 from customlabels.core.model_card import ONNX_NAME, ModelCard
 from customlabels.errors import InvalidParameterError
+from customlabels.inference.calibration import Calibration
 from customlabels.inference.decode import FcosDecodeParams, decode_classifier, decode_fcos
 from customlabels.inference.preprocess import preprocess
 
@@ -31,6 +33,7 @@ class Predictor:
         self.session = session
         self.model_dir = model_dir
         self._decode = FcosDecodeParams.from_head(card.head)
+        self.calibration = Calibration.from_card(card.labels, card.calibration)
 
     @classmethod
     def load(cls, model_dir: Path | str, threads: int = 1) -> Predictor:
@@ -63,16 +66,28 @@ class Predictor:
         """Detect (or classify) one RGB image.
 
         Returns:
-            Detections: detector: boxes ``xyxy`` original pixels, scores 0–1 (above the head's
+            Detections: detector: boxes ``xyxy`` original pixels (raw score above the head's
             ``score_threshold``, after NMS); classifier: ``boxes=None``, one score per label.
+            ``scores``: calibrated confidences 0–1; ``raw_scores``: the decoder's, 0–1.
         """
         tensor, box = preprocess(image, self.card.input)
         outputs = self.raw(tensor[None])
         if self.card.task == Task.IMAGE_LEVEL_LABELS:
             scores = decode_classifier(outputs[0][0], self.card.multi_label)
-            return Detections(scores=scores, class_ids=np.arange(len(scores)), boxes=None)
+            ids = np.arange(len(scores))
+            return Detections(
+                scores=self.calibration.apply(scores, ids),
+                class_ids=ids,
+                boxes=None,
+                raw_scores=scores,
+            )
         cls_logits, regression, centerness = outputs[:3]
         boxes, scores, labels = decode_fcos(
             cls_logits[0], regression[0], centerness[0], tensor.shape[1:], self._decode
         )
-        return Detections(scores=scores, class_ids=labels, boxes=box.to_original(boxes))
+        return Detections(
+            scores=self.calibration.apply(scores, labels),
+            class_ids=labels,
+            boxes=box.to_original(boxes),
+            raw_scores=scores,
+        )

@@ -1,6 +1,9 @@
 """Rendering detections as the service's DetectCustomLabels response.
 
-Confidence is 0–1 in :class:`Detections` and 0–100 in the response, as in Rekognition.
+Confidence is 0–1 in :class:`Detections` and 0–100 in the response, as in Rekognition. It is
+the calibrated confidence (P(true positive), see :mod:`customlabels.inference.calibration`)
+when the model card carries a calibration; ``raw=True`` adds the model's raw score as
+``RawConfidence`` (0–100, for experts; not a service field).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def to_custom_labels(
     thresholds: dict[str, float],
     min_confidence: float | None = None,
     max_results: int | None = None,
+    raw: bool = False,
 ) -> list[dict[str, Any]]:
     """Return ``CustomLabels``: a list of ``{Name, Confidence, Geometry?}``, highest first.
 
@@ -42,6 +46,7 @@ def to_custom_labels(
         thresholds: per-label assumed thresholds (0–1), used when ``min_confidence`` is None.
         min_confidence: 0–100, applied to every label.
         max_results: keep at most this many (None: all).
+        raw: add ``RawConfidence`` (0–100) when the detections carry raw scores.
     """
     check_request_limits(min_confidence, max_results)
     if min_confidence is not None:
@@ -64,6 +69,8 @@ def to_custom_labels(
             "Name": labels[int(dets.class_ids[i])],
             "Confidence": round(float(dets.scores[i]) * 100.0, 4),
         }
+        if raw and dets.raw_scores is not None:
+            item["RawConfidence"] = round(float(dets.raw_scores[i]) * 100.0, 4)
         if norm is not None:
             left, top, width, height = (round(float(v), 6) for v in norm[i])
             item["Geometry"] = {

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from customlabels.core.dataset import ImageRecord, Task
+from customlabels.core.detections import Detections
 from customlabels.core.model_card import InputSpec
 from customlabels.training.backbone import Backbone
 from customlabels.training.config import TrainConfig
@@ -91,6 +92,10 @@ class TaskAdapter(Protocol):
 
     def tune_decoding(self) -> Evaluation | None:
         """After training: choose decoding settings on validation (None: nothing to choose)."""
+        ...
+
+    def predict_cached(self) -> list[Detections]:
+        """The current weights' predictions on the validation images (raw scores, 0–1)."""
         ...
 
     def decoding_settings(self) -> dict[str, Any]:

@@ -61,10 +61,15 @@ def write_card(
     result: LoopResult,
     facts: RunFacts,
     multi_label: bool,
+    advice: dict[str, Any] | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> ModelCard:
     """Write ``model.json`` (usable at once), then score the test set through the served path
     (ONNX Runtime + numpy decoding at the card's thresholds) and write it again with the test
-    metrics and the finish time."""
+    metrics and the finish time.
+
+    ``advice``: the data advice per label (``model.json`` ``dataset.advice``); ``calibration``:
+    the fitted confidence maps (``model.json`` ``calibration``, see training/calibrate.py)."""
     labels = splits.dataset.labels.names
     card = ModelCard(
         task=task.card_task,
@@ -89,9 +94,10 @@ def write_card(
             "onnx_max_abs_diff": facts.onnx_max_abs_diff,
         },
         recipe=config.to_dict(),
-        dataset=splits.card_entry(),
+        dataset={**splits.card_entry(), **({"advice": advice} if advice else {})},
         versions=_versions(),
         version_name=out_dir.name,
+        calibration=calibration or {},
     )
     card.save(out_dir)
     if splits.test:

@@ -30,16 +30,18 @@ from typing import Any
 
 import torch
 
-from customlabels.core.dataset import Dataset
+from customlabels.core.dataset import Dataset, Task
 from customlabels.core.model_card import InputSpec
+from customlabels.datasets.advice import data_advice
 from customlabels.training.adapter import TaskAdapter, TaskInputs
 from customlabels.training.backbone import Backbone, create_backbone
 from customlabels.training.budget import plan_steps, views_to_cache
+from customlabels.training.calibrate import fit_calibration
 from customlabels.training.config import TrainConfig, load_config, save_config
 from customlabels.training.export import export_task
 from customlabels.training.loop import LoopResult, load_checkpoint, run_loop
 from customlabels.training.outputs import RunFacts, now_iso, plot_history, write_card
-from customlabels.training.recipe import auto_config, summarize
+from customlabels.training.recipe import auto_config, is_set, summarize
 from customlabels.training.resources import pick_device, torch_threads
 from customlabels.training.splits import make_splits
 from customlabels.training.tasks import adapter_for
@@ -133,7 +135,21 @@ def train_dataset(
             cfg, _ = load_config(out_dir / CONFIG_NAME)
             user = cfg.to_dict()
 
-        splits = make_splits(dataset, test, validation, cfg.eval, cfg.seed)
+        splits = make_splits(
+            dataset,
+            test,
+            validation,
+            cfg.eval,
+            cfg.seed,
+            grow_validation=not is_set(user, "eval.validation_fraction"),
+        )
+        advice = data_advice(
+            splits.dataset.labels.names,
+            splits.named(),
+            detection=splits.dataset.task == Task.OBJECT_LOCALIZATION,
+        )
+        for line in advice.format_table().splitlines():
+            log.info("data: %s", line)
         cfg, notes = auto_config(cfg, user, summarize(splits.train, splits.dataset.task))
         for note in notes:
             log.info("recipe: %s", note)
@@ -187,6 +203,15 @@ def train_dataset(
             min_steps=plan.min_steps,
         )
         cfg, result = _settle_decoding(cfg, task, result)
+        # Calibrated confidence (raw -> P(true positive)) and the thresholds on its scale.
+        calibration = fit_calibration(
+            splits.validation,
+            task.predict_cached(),
+            splits.dataset.labels.names,
+            detection=splits.dataset.task == Task.OBJECT_LOCALIZATION,
+            multi_label=multi_label,
+        )
+        result.thresholds, result.best_eval = calibration.thresholds, calibration.summary
         # Record what was used: steps re-planned from the speed seen or cut by the budget, NMS.
         save_config(cfg, out_dir / CONFIG_NAME)
 
@@ -209,6 +234,8 @@ def train_dataset(
             result=result,
             facts=facts,
             multi_label=multi_label,
+            advice=advice.to_dict(),
+            calibration=calibration.card,
         )
         plot_history(out_dir, result.history)
         log.info("model folder ready: %s", out_dir)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from customlabels.evaluation.curves import best_f1_threshold
+from customlabels.evaluation.reliability import pooled_outcomes
 
 __all__ = [
     "DEFAULT_NMS_IOU",
@@ -72,12 +73,8 @@ def label_thresholds(per_label: dict[str, Any], prior: float = THRESHOLD_PRIOR) 
     bee-crops classifier, bee's own 0.77 held out worse than the shrunk 0.70); a label never
     seen gets ``t_all``. ``prior = 0``: the labels' own thresholds, 0.5 for unseen labels.
     """
-    matches = [m.matches for m in per_label.values()]
-    pooled = best_f1_threshold(
-        np.concatenate([m.scores for m in matches]) if matches else np.zeros(0),
-        np.concatenate([m.is_tp[0] for m in matches]) if matches else np.zeros(0, bool),
-        sum(m.num_gt for m in per_label.values()),
-    ).threshold
+    scores, correct = pooled_outcomes(per_label)
+    pooled = best_f1_threshold(scores, correct, sum(m.num_gt for m in per_label.values())).threshold
     if prior <= 0 or not np.isfinite(pooled):
         pooled = 0.5
     out = {}

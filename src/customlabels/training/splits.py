@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from customlabels.core.dataset import Dataset, ImageRecord, LabelMap
+from customlabels.datasets.advice import validation_fraction
 from customlabels.datasets.split import split_dataset
 from customlabels.errors import DatasetError
 from customlabels.training.config import EvalConfig
@@ -49,9 +50,15 @@ def make_splits(
     validation: Dataset | None,
     config: EvalConfig,
     seed: int,
+    grow_validation: bool = True,
 ) -> Splits:
     """Split ``dataset`` (the ``test`` and ``validation`` given explicitly are kept as they are;
     a test set's labels are renumbered to the training label map).
+
+    ``grow_validation``: size the validation share by
+    :func:`~customlabels.datasets.advice.validation_fraction` (larger with a separate test set,
+    at least 30 images where the data allows); ``False`` when the user set
+    ``eval.validation_fraction``, which is then taken as it is.
 
     Raises:
         DatasetError: no image with a local file, a test label unknown to training, or an empty
@@ -61,15 +68,17 @@ def make_splits(
     if not usable:
         raise DatasetError("no usable training images (none with a local file)")
     dataset = dataset.subset(usable)
+    test_given = test is not None
     if test is None:
         train_part, test = split_dataset(dataset, test_fraction=config.test_fraction, seed=seed)
     else:
         train_part = dataset
         test = relabel(test, dataset.labels.names)
     if validation is None:
-        train_part, validation = split_dataset(
-            train_part, test_fraction=config.validation_fraction, seed=seed + 1
-        )
+        share = config.validation_fraction
+        if grow_validation:
+            share = validation_fraction(share, len(train_part.images), test_given)
+        train_part, validation = split_dataset(train_part, test_fraction=share, seed=seed + 1)
     splits = Splits(dataset, train_part.images, validation.images, test.images)
     if not splits.train or not splits.validation:
         raise DatasetError(
