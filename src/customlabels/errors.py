@@ -19,6 +19,7 @@ __all__ = [
     "InvalidS3ObjectError",
     "LimitExceededError",
     "ManifestError",
+    "RequestTimeoutError",
     "ResourceAlreadyExistsError",
     "ResourceInUseError",
     "ResourceNotFoundError",
@@ -113,6 +114,13 @@ class AccessDeniedError(CustomLabelsError):
 
 class LimitExceededError(CustomLabelsError):
     aws_type = "LimitExceededException"
+
+
+class RequestTimeoutError(CustomLabelsError):
+    """A client that did not send its whole request in time (the server stopped waiting)."""
+
+    aws_type = "RequestTimeoutException"
+    http_status = 408
 
 
 class InternalServerError(CustomLabelsError):
