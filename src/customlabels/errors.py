@@ -81,7 +81,7 @@ class UnsafePathError(InvalidS3ObjectError):
     """A reference that escapes its root (``..``, absolute path, symlink out): never read."""
 
 
-class DatasetError(CustomLabelsError):
+class DatasetError(InvalidParameterError):
     """A dataset that cannot be used as a whole (e.g. too many invalid lines)."""
 
 
