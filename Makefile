@@ -24,8 +24,11 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
+# Two workers (pytest-xdist), one test file each at a time: most tests wait on servers, child
+# processes or one-thread training, so two of them share a 2-core machine well. A plain
+# `pytest` runs serially.
 test: setup system lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 demo: setup
 	./scripts/demo.sh
