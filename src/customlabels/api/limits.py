@@ -29,7 +29,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from customlabels.api.errors import error_response
+from customlabels.api.errors import AWS_JSON, error_response
 from customlabels.errors import (
     CustomLabelsError,
     ImageTooLargeError,
@@ -119,7 +119,9 @@ class RequestLimits:
             return
         except CustomLabelsError as exc:
             # the rest of the body is never read: the connection closes after the answer
-            await error_response(exc, headers={"connection": "close"})(scope, receive, send)
+            media = "application/json" if str(scope.get("path", "")).startswith("/v1") else AWS_JSON
+            response = error_response(exc, media, headers={"connection": "close"})
+            await response(scope, receive, send)
             return
         replayed = False
 
