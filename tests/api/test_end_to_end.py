@@ -46,7 +46,7 @@ def _train(client: Any) -> tuple[str, str]:
     described = client.describe_project_versions(ProjectArn=project)
     assert described["ProjectVersionDescriptions"][0]["Status"] == "TRAINING_IN_PROGRESS"
     client.get_waiter("project_version_training_completed").wait(
-        ProjectArn=project, VersionNames=["v1"], WaiterConfig={"Delay": 2, "MaxAttempts": 150}
+        ProjectArn=project, VersionNames=["v1"], WaiterConfig={"Delay": 2, "MaxAttempts": 450}
     )
     return project, version
 
