@@ -25,8 +25,11 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
+# Two workers (pytest-xdist), one test file each at a time: most tests wait on servers, child
+# processes or one-thread training, so two of them share a 2-core machine well. A plain
+# `pytest` runs serially.
 test: setup system lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 demo: setup
 	./scripts/demo.sh

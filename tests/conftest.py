@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,7 +42,6 @@ def bee_crops_manifest(datasets_dir: Path) -> Path:
 def bccd_buckets(tmp_path_factory: pytest.TempPathFactory, bccd_manifest: Path) -> Path:
     """A ``--buckets`` folder holding bucket ``bccd-demo``: 12 real BCCD images (copied) and
     their Ground Truth manifest at ``manifests/train.manifest`` (service area)."""
-    import shutil
 
     root = tmp_path_factory.mktemp("buckets")
     bucket = root / "bccd-demo"
@@ -56,6 +57,51 @@ def bccd_buckets(tmp_path_factory: pytest.TempPathFactory, bccd_manifest: Path) 
 
 
 # --- training area: tiny real models, trained once per session -----------------------------
+
+
+def _once_per_run(
+    factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]
+) -> Path:
+    """``build(folder)`` once per test run, even when pytest-xdist runs several workers.
+
+    Without xdist this is a session-scoped build in a fresh temporary folder. Under xdist the
+    first worker that needs it builds it in the run's temporary root (shared by the workers)
+    while holding a file lock; the others wait for it and reuse the result instead of training
+    the same model again.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return build(factory.mktemp(name))
+    from filelock import FileLock
+
+    root = factory.getbasetemp().parent  # the run's root, above each worker's own basetemp
+    marker = root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not marker.is_file():
+            folder = root / name
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed in another worker
+            folder.mkdir()
+            marker.write_text(str(build(folder)))
+    return Path(marker.read_text())
+
+
+def _train_once(factory: pytest.TempPathFactory, name: str, splits, config) -> Path:  # type: ignore[no-untyped-def]
+    """Train the model folder ``name`` on ``(train, validation, test)`` once per run."""
+    from customlabels.training import train_dataset
+
+    train, val, test = splits
+
+    def build(folder: Path) -> Path:
+        return train_dataset(
+            train,
+            folder / name,
+            test=test,
+            validation=val,
+            config=config,
+            user=config.to_dict(),
+            progress=False,
+        )
+
+    return _once_per_run(factory, name, build)
 
 
 def _tiny_subsets(manifest: Path, per_label: int, n_val: int, n_test: int):  # type: ignore[no-untyped-def]
@@ -102,25 +148,15 @@ def tiny_detector_data(bees_manifest: Path):  # type: ignore[no-untyped-def]
 def tiny_detector_dir(tmp_path_factory: pytest.TempPathFactory, tiny_detector_data) -> Path:  # type: ignore[no-untyped-def]
     """A real bee detector (model.onnx + model.json + config.yaml ...) trained for a few steps
     on 12 real images (≈20 s of one CPU core). Detections appear on its training images."""
-    from customlabels.training import train_dataset
 
     train, val, test, config = tiny_detector_data
-    out = tmp_path_factory.mktemp("tiny-detector") / "bees-tiny"
-    return train_dataset(
-        train,
-        out,
-        test=test,
-        validation=val,
-        config=config,
-        user=config.to_dict(),
-        progress=False,
-    )
+    return _train_once(tmp_path_factory, "bees-tiny", (train, val, test), config)
 
 
 @pytest.fixture(scope="session")
 def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory, bee_crops_manifest: Path) -> Path:
     """A real bee-crops classifier (4 labels, softmax) trained for a few steps on 24 crops."""
-    from customlabels.training import TrainConfig, train_dataset
+    from customlabels.training import TrainConfig
 
     train, val, test = _tiny_subsets(bee_crops_manifest, per_label=6, n_val=8, n_test=4)
     config = TrainConfig.from_dict(
@@ -130,10 +166,7 @@ def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory, bee_crops_mani
             "optim": {"steps": 30, "batch_size": 16},
         }
     )
-    out = tmp_path_factory.mktemp("tiny-classifier") / "bee-crops-tiny"
-    return train_dataset(
-        train, out, test=test, validation=val, config=config, user=config.to_dict(), progress=False
-    )
+    return _train_once(tmp_path_factory, "bee-crops-tiny", (train, val, test), config)
 
 
 # --- pipeline and AWS areas: a model worker processes can load, real images ------------------
@@ -146,7 +179,6 @@ def model_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
     Worker processes load it again and again; the copy keeps it safe from other pytest
     sessions pruning the shared temporary root.
     """
-    import shutil
     import tempfile
 
     source: Path = request.getfixturevalue("tiny_detector_dir")

@@ -20,6 +20,7 @@ __all__ = [
     "InvalidS3ObjectError",
     "LimitExceededError",
     "ManifestError",
+    "RequestTimeoutError",
     "ResourceAlreadyExistsError",
     "ResourceInUseError",
     "ResourceNotFoundError",
@@ -83,7 +84,7 @@ class UnsafePathError(InvalidS3ObjectError):
     """A reference that escapes its root (``..``, absolute path, symlink out): never read."""
 
 
-class DatasetError(CustomLabelsError):
+class DatasetError(InvalidParameterError):
     """A dataset that cannot be used as a whole (e.g. too many invalid lines)."""
 
 
@@ -116,6 +117,13 @@ class AccessDeniedError(CustomLabelsError):
 
 class LimitExceededError(CustomLabelsError):
     aws_type = "LimitExceededException"
+
+
+class RequestTimeoutError(CustomLabelsError):
+    """A client that did not send its whole request in time (the server stopped waiting)."""
+
+    aws_type = "RequestTimeoutException"
+    http_status = 408
 
 
 class InternalServerError(CustomLabelsError):

@@ -39,14 +39,14 @@ def _train(client: Any) -> tuple[str, str]:
         VersionName="v1",
         OutputConfig={"S3Bucket": "models-out", "S3KeyPrefix": "runs/"},
         TestingData={"AutoCreate": True},
-        Tags={"customlabels:time-budget": "25"},
+        Tags={"customlabels:time-budget": "10"},  # training runs its minimum of steps
     )["ProjectVersionArn"]
     assert "/version/v1/" in version
     # the server answers while training runs in its child process
     described = client.describe_project_versions(ProjectArn=project)
     assert described["ProjectVersionDescriptions"][0]["Status"] == "TRAINING_IN_PROGRESS"
     client.get_waiter("project_version_training_completed").wait(
-        ProjectArn=project, VersionNames=["v1"], WaiterConfig={"Delay": 2, "MaxAttempts": 150}
+        ProjectArn=project, VersionNames=["v1"], WaiterConfig={"Delay": 2, "MaxAttempts": 450}
     )
     return project, version
 

@@ -122,17 +122,22 @@ def test_shutdown_and_restart_never_leave_a_version_in_progress(
     desc = versions.describe_project_versions(reopened, project)["ProjectVersionDescriptions"][0]
     assert desc["Status"] == "TRAINING_FAILED" and "interrupted" in str(desc["StatusMessage"])
 
-    # a crash (no shutdown) leaves TRAINING_IN_PROGRESS / RUNNING rows: the next start fixes them
+    # a crash (no shutdown: the kernel drops the home's lock) leaves TRAINING_IN_PROGRESS /
+    # RUNNING rows: the next start fixes them (tests/service/test_faults.py kills real servers)
     with reopened.catalog.session() as s:
         row = s.query(VersionRow).one()
         row.status = VersionStatus.TRAINING_IN_PROGRESS.value
     reopened.catalog.close()
+    assert reopened.home_lock is not None
+    reopened.home_lock.release()
     third = make_ctx("")
     desc = versions.describe_project_versions(third, project)["ProjectVersionDescriptions"][0]
     assert desc["Status"] == "TRAINING_FAILED" and "server stopped" in str(desc["StatusMessage"])
     with third.catalog.session() as s:
         s.query(VersionRow).one().status = VersionStatus.RUNNING.value
     third.catalog.close()
+    assert third.home_lock is not None
+    third.home_lock.release()
     fourth = make_ctx("")
     desc = versions.describe_project_versions(fourth, project)["ProjectVersionDescriptions"][0]
     assert desc["Status"] == "STOPPED"

@@ -20,18 +20,16 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from customlabels import __version__
-from customlabels.api.auth import authenticate, check_body_size
+from customlabels.api.auth import authenticate
 from customlabels.api.awsjson import TARGET_PREFIX, call_operation
 from customlabels.api.errors import AWS_JSON, error_response, install_error_handlers
+from customlabels.api.limits import RequestLimits
 from customlabels.api.rest import router
-from customlabels.errors import ImageTooLargeError, InvalidParameterError
+from customlabels.errors import InvalidParameterError
 from customlabels.service.context import Context, open_context
 from customlabels.service.settings import ServiceSettings
 
 __all__ = ["create_app"]
-
-# base64 of the API's 5,242,880-byte image field is ≈ 7 MB; leave room for the other fields
-MAX_AWS_BODY = 8 * 1024 * 1024
 
 
 def create_app(settings: ServiceSettings, context: Context | None = None) -> FastAPI:
@@ -66,6 +64,8 @@ def create_app(settings: ServiceSettings, context: Context | None = None) -> Fas
     if context is not None:
         app.state.ctx = context
     install_error_handlers(app)
+    # every request's body is read within the size, time and nesting limits before a route runs
+    app.add_middleware(RequestLimits, settings=settings)
     app.include_router(router)
 
     @app.get("/health", include_in_schema=False)
@@ -81,7 +81,7 @@ def create_app(settings: ServiceSettings, context: Context | None = None) -> Fas
                 raise InvalidParameterError(
                     f"X-Amz-Target: expected {TARGET_PREFIX}<Operation>, got {target!r}"
                 )
-            body = await _read_body(request, operation)
+            body = await request.body()  # already read, within limits, by RequestLimits
             authenticate(request, body, settings, basic=False)
             result = await run_in_threadpool(call_operation, request.app.state.ctx, operation, body)
         except Exception as exc:  # every error is rendered by the one mapping in api/errors.py
@@ -89,20 +89,3 @@ def create_app(settings: ServiceSettings, context: Context | None = None) -> Fas
         return JSONResponse(result, media_type=AWS_JSON)
 
     return app
-
-
-async def _read_body(request: Request, operation: str) -> bytes:
-    """The body, refused (before reading it all) when over :data:`MAX_AWS_BODY`."""
-    too_large = ImageTooLargeError if operation == "DetectCustomLabels" else InvalidParameterError
-    try:
-        check_body_size(request, MAX_AWS_BODY)
-    except ImageTooLargeError as exc:
-        raise too_large(exc.message) from None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_AWS_BODY:
-            raise too_large(f"request body over the limit of {MAX_AWS_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -13,10 +13,10 @@ import hmac
 from starlette.requests import Request
 
 from customlabels.api.sigv4 import verify_sigv4
-from customlabels.errors import AccessDeniedError, ImageTooLargeError, InvalidParameterError
+from customlabels.errors import AccessDeniedError
 from customlabels.service.settings import ServiceSettings
 
-__all__ = ["authenticate", "check_body_size", "request_url"]
+__all__ = ["authenticate", "request_url"]
 
 
 def request_url(request: Request) -> str:
@@ -46,18 +46,3 @@ def authenticate(request: Request, body: bytes, settings: ServiceSettings, basic
             return
         raise AccessDeniedError("Authorization: wrong access key or secret")
     verify_sigv4(request.method, request_url(request), request.headers, body, key, secret)
-
-
-def check_body_size(request: Request, limit: int) -> None:
-    """Refuse a body whose declared ``Content-Length`` is over ``limit`` before reading it."""
-    declared = request.headers.get("content-length")
-    if declared is None:
-        return
-    try:
-        size = int(declared)
-    except ValueError:
-        raise InvalidParameterError(
-            f"Content-Length: expected an integer, got {declared!r}"
-        ) from None
-    if size > limit:
-        raise ImageTooLargeError(f"request body of {size} bytes is over the limit of {limit}")

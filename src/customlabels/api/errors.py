@@ -37,14 +37,16 @@ def to_service_error(exc: BaseException) -> CustomLabelsError:
     return InternalServerError("internal server error (see the server's log)")
 
 
-def error_response(exc: BaseException, media_type: str = AWS_JSON) -> Response:
+def error_response(
+    exc: BaseException, media_type: str = AWS_JSON, headers: dict[str, str] | None = None
+) -> Response:
     """The HTTP response for ``exc`` (status from the error class, AWS JSON error body)."""
     err = to_service_error(exc)
     return JSONResponse(
         err.to_dict(),
         status_code=err.http_status,
         media_type=media_type,
-        headers={"x-amzn-ErrorType": err.aws_type},
+        headers={"x-amzn-ErrorType": err.aws_type, **(headers or {})},
     )
 
 

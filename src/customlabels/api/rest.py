@@ -13,21 +13,18 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from customlabels.api.auth import authenticate, check_body_size
+from customlabels.api.auth import authenticate
 from customlabels.errors import ImageTooLargeError, InvalidParameterError
 from customlabels.service import projects, versions
 from customlabels.service.context import Context
 
 __all__ = ["router"]
 
-_FORM_OVERHEAD = 64 * 1024  # multipart boundaries and form fields around the image
-
 
 async def _auth(request: Request) -> None:
     settings = request.app.state.settings
-    check_body_size(request, settings.request_limits.max_bytes + _FORM_OVERHEAD)
-    # the body is read (and cached for the route: FastAPI parses no body params before us
-    # because no route here declares form fields) so SigV4 can hash it
+    # the body (read within limits by RequestLimits, and cached for the route) so SigV4 can
+    # hash it
     body = await request.body() if settings.auth else b""
     authenticate(request, body, settings, basic=True)
 

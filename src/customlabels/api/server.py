@@ -46,25 +46,42 @@ def check_binding(settings: ServiceSettings) -> None:
 
 
 def run(settings: ServiceSettings, log_level: str = "info") -> None:
-    """Serve in the foreground until interrupted."""
+    """Serve in the foreground until interrupted.
+
+    The service context is opened before the server listens, so a home already served by
+    another process (ResourceInUseError) or a bad catalog URL is one error line, not a failed
+    startup.
+    """
     import uvicorn
 
     from customlabels.api.app import create_app
+    from customlabels.api.limits import uvicorn_config
+    from customlabels.service.context import open_context
 
     check_binding(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    ctx = open_context(settings)
+    try:
+        app = create_app(settings, ctx)
+        config = uvicorn_config(app, settings, settings.host, settings.port, log_level=log_level)
+        uvicorn.Server(config).run()
+    finally:
+        ctx.close()
 
 
 @contextmanager
 def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` from a background thread; yield its base URL; stop it on exit.
 
-    ``port=0`` picks a free port.
+    ``port=0`` picks a free port. The server has the limits of ``customlabels serve``
+    (:func:`customlabels.api.limits.uvicorn_config`, from the app's settings).
     """
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    from customlabels.api.limits import uvicorn_config
+
+    server = uvicorn.Server(
+        uvicorn_config(app, app.state.settings, host, port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -35,6 +35,8 @@ class ServiceSettings:
         auth: verify AWS Signature V4 (``--no-auth`` switches it off, loopback only).
         host / port: where ``serve`` listens (loopback by default).
         threads_per_session: ONNX Runtime intra-op threads of each serving session.
+        request_timeout_s: a client must send a request's head, and then its body, within
+            this many seconds each (slow clients are answered 408 or disconnected).
         train_command: the command that trains (argv prefix); default runs this package's CLI
             with the current interpreter.
     """
@@ -52,6 +54,7 @@ class ServiceSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     threads_per_session: int = 1
+    request_timeout_s: float = 30.0
     train_command: list[str] | None = None
 
     def __post_init__(self) -> None:
