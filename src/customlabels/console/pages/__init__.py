@@ -1,0 +1,14 @@
+"""The console's pages, one module each (sign-in, projects, datasets and images, models)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["routers"]
+
+
+def routers() -> list[APIRouter]:
+    """Every page router, in the order of a user's flow."""
+    from customlabels.console.pages import auth, datasets, images, models, projects
+
+    return [auth.router, projects.router, datasets.router, images.router, models.router]

@@ -1,0 +1,82 @@
+"""Datasets: create one from a Ground Truth manifest in a bucket, the automatic train/test
+split, and the dataset page (statistics, validation problems with advice, the image browser)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from customlabels.console.app import guard
+from customlabels.console.pages.images import browse_context
+from customlabels.console.pages.projects import project_view
+from customlabels.console.web import PREFIX, call, ctx_of, done, render
+from customlabels.errors import InvalidParameterError
+from customlabels.service import browse, datasets, projects
+from customlabels.service.context import Context
+
+__all__ = ["router"]
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends(guard)])
+
+
+def dataset_arn(ctx: Context, name: str, kind: str) -> str:
+    """The ARN of project ``name``'s TRAIN or TEST dataset."""
+    view = project_view(ctx, name)
+    found = view["datasets"].get(kind.upper())
+    if found is None:
+        raise InvalidParameterError(f"project {name}: has no {kind.upper()} dataset yet")
+    return str(found["DatasetArn"])
+
+
+@router.post("/projects/{name}/datasets")
+async def create_dataset(
+    request: Request,
+    name: str,
+    dataset_type: Annotated[str, Form()] = "TRAIN",
+    bucket: Annotated[str, Form(max_length=255)] = "",
+    key: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    """CreateDataset from ``s3://bucket/key`` (a Ground Truth manifest), or empty."""
+    ctx = ctx_of(request)
+    arn = await call(projects.project_arn_of, ctx, name)
+    source = None
+    if bucket or key:
+        source = {
+            "GroundTruthManifest": {"S3Object": {"Bucket": bucket.strip(), "Name": key.strip()}}
+        }
+    await call(datasets.create_dataset, ctx, arn, dataset_type, source)
+    kind = dataset_type.lower()
+    return done(
+        request, f"{PREFIX}/projects/{name}/datasets/{kind}", f"{dataset_type} dataset created."
+    )
+
+
+def _split(ctx: Context, name: str) -> None:
+    view = project_view(ctx, name)
+    train = view["datasets"].get("TRAIN")
+    if train is None:
+        raise InvalidParameterError(f"project {name}: create its TRAIN dataset first")
+    if "TEST" not in view["datasets"]:
+        datasets.create_dataset(ctx, view["arn"], "TEST")
+        view = project_view(ctx, name)
+    datasets.distribute_dataset_entries(
+        ctx, [{"Arn": train["DatasetArn"]}, {"Arn": view["datasets"]["TEST"]["DatasetArn"]}]
+    )
+
+
+@router.post("/projects/{name}/split")
+async def split(request: Request, name: str) -> Response:
+    """Create the TEST dataset (if missing) and move 20% of TRAIN into it, group-aware."""
+    await call(_split, ctx_of(request), name)
+    return done(request, f"{PREFIX}/projects/{name}", "Split: 20% of the images moved to TEST.")
+
+
+@router.get("/projects/{name}/datasets/{kind}")
+async def dataset_page(request: Request, name: str, kind: str) -> Response:
+    ctx = ctx_of(request)
+    arn = await call(dataset_arn, ctx, name, kind)
+    overview = await call(browse.dataset_overview, ctx, arn)
+    grid = await browse_context(request, name, kind, arn)
+    return render(request, "dataset.html", name=name, kind=kind.upper(), overview=overview, **grid)

@@ -1,0 +1,134 @@
+"""One live server (real uvicorn, free port) for the console tests, on a bucket folder holding
+the real bee dataset (555 images, hard-linked from ../shared/datasets), plus signed-in httpx
+clients and, for the browser tests, one Playwright Chromium for the whole session."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from customlabels.api import create_app
+from customlabels.api.server import serve_in_thread
+from customlabels.service import Context, ServiceSettings, open_context
+
+KEY, SECRET = "AKIDCONSOLE", "console-secret-123"
+BUCKET = "bee-detection-demo"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "runs" / "console-screenshots"
+
+
+@dataclass
+class Server:
+    url: str
+    ctx: Context
+    settings: ServiceSettings
+    buckets: Path
+    app: Any
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for item in src.iterdir():
+        if item.is_file():
+            try:
+                os.link(item, dst / item.name)
+            except OSError:
+                shutil.copyfile(item, dst / item.name)
+
+
+@pytest.fixture(scope="session")
+def bee_buckets(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path) -> Path:
+    """``--buckets`` folder: ``bee-detection-demo/{output.manifest, images/}`` (real bees) and an
+    empty ``models-out`` bucket."""
+    root = tmp_path_factory.mktemp("console-buckets")
+    bees = datasets_dir / "bees"
+    _link_tree(bees / "images", root / BUCKET / "images")
+    shutil.copyfile(bees / "output.manifest", root / BUCKET / "output.manifest")
+    (root / "models-out").mkdir()
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, bee_buckets: Path) -> Iterator[Server]:
+    settings = ServiceSettings(
+        home=tmp_path_factory.mktemp("console-home"),
+        buckets_dir=bee_buckets,
+        access_key_id=KEY,
+        secret_access_key=SECRET,
+        train_time_budget_s=60,
+    )
+    ctx = open_context(settings)
+    app = create_app(settings, ctx)
+    try:
+        with serve_in_thread(app) as url:
+            yield Server(url, ctx, settings, bee_buckets, app)
+    finally:
+        ctx.close()
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+class Console:
+    """A browser-like client (signed in after :meth:`sign_in`): follows redirects, keeps the
+    cookie, posts with the page's CSRF token."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url, follow_redirects=True, timeout=60)
+        self.csrf = ""
+
+    def __enter__(self) -> Console:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        r = self.http.get(path, **kw)
+        if 'name="csrf"' in r.text:
+            self.csrf = csrf_of(r.text)
+        return r
+
+    def post(self, path: str, data: dict[str, Any] | None = None, **kw: Any) -> httpx.Response:
+        r = self.http.post(path, data={"csrf": self.csrf, **(data or {})}, **kw)
+        if 'name="csrf"' in r.text:
+            self.csrf = csrf_of(r.text)
+        return r
+
+    def sign_in(self) -> httpx.Response:
+        self.get("/console/sign-in")
+        return self.post("/console/sign-in", {"access_key_id": KEY, "secret_access_key": SECRET})
+
+
+@pytest.fixture
+def console(server: Server) -> Iterator[Console]:
+    c = Console(server.url)
+    r = c.sign_in()
+    assert r.status_code == 200, r.text
+    yield c
+    c.http.close()
+
+
+@pytest.fixture(scope="session")
+def bee_project(server: Server) -> str:
+    """A project ``bees-shared`` with the bee manifest imported as its TRAIN dataset."""
+    c = Console(server.url)
+    c.sign_in()
+    c.post("/console/projects", {"name": "bees-shared"})
+    r = c.post(
+        "/console/projects/bees-shared/datasets",
+        {"dataset_type": "TRAIN", "bucket": BUCKET, "key": "output.manifest"},
+    )
+    assert r.status_code == 200, r.text
+    c.http.close()
+    return "bees-shared"
