@@ -132,3 +132,25 @@ def bee_project(server: Server) -> str:
     assert r.status_code == 200, r.text
     c.http.close()
     return "bees-shared"
+
+
+@pytest.fixture(scope="session")
+def model_project(server: Server, tiny_detector_dir: Path) -> tuple[str, str]:
+    """Project ``bees-model`` with the session's tiny real bee detector imported as ``v1``."""
+    from customlabels.service import projects
+    from customlabels.service.versions import import_model_version
+
+    arn = projects.create_project(server.ctx, "bees-model")["ProjectArn"]
+    import_model_version(server.ctx, arn, "v1", tiny_detector_dir)
+    return "bees-model", "v1"
+
+
+def wait_for(check: Any, timeout_s: float = 60.0) -> None:
+    """Poll ``check()`` until true (the serving pool loads sessions in the background)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.1)

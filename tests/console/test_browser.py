@@ -1,0 +1,170 @@
+"""A new user's flow in a real browser (Playwright driving Debian's Chromium, offline), each
+step saving a screenshot under ``runs/console-screenshots/`` (gitignored)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ARTIFACTS, BUCKET, KEY, SECRET, Server
+
+pw = pytest.importorskip("playwright.sync_api")
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+FRAME = "images/1085701-214827957_jpg.rf.a2e359ad921222f7f939e1b7cc5082b9.jpg"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    with pw.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: Server) -> Iterator[Any]:
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    pg = context.new_page()
+    # a refused sign-in answers 401, which Chromium logs as a failed resource: expected
+    pg.on(
+        "console",
+        lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text else None,
+    )
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert not errors, f"browser console errors (CSP violations included): {errors}"
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Any) -> None:
+    page.goto("/")
+    page.get_by_label("Access key id").fill(KEY)
+    page.get_by_label("Secret access key").fill(SECRET)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Signed in as {KEY}.").wait_for()
+
+
+def test_new_user_flow_sign_in_import_browse(page: Any, server: Server) -> None:
+    page.goto("/")
+    assert page.url.endswith("/console/sign-in?next=/console")
+    shot(page, "01-sign-in")
+    page.get_by_label("Access key id").fill(KEY)
+    page.get_by_label("Secret access key").fill("wrong")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Wrong access key id or secret access key.").wait_for()
+    sign_in(page)
+    shot(page, "02-projects")
+
+    page.get_by_label("New project name").fill("bees")
+    page.get_by_role("button", name="Create project").click()
+    page.get_by_text("Project bees created.").wait_for()
+    page.get_by_label("Bucket").fill(BUCKET)
+    page.get_by_label("Manifest key").fill("output.manifest")
+    shot(page, "03-new-project")
+    page.get_by_role("button", name="Import").click()
+    page.get_by_text("TRAIN dataset created.").wait_for()
+    page.get_by_text("555 image(s) · page 1 of 12").wait_for()
+    shot(page, "04-dataset")
+
+    # filter by label without a reload (htmx swaps the grid)
+    page.get_by_label("Label", exact=True).select_option("queen")
+    page.locator("#grid-count").filter(
+        has_text=re.compile(r"^\d+ image\(s\) · page 1 of 1$")
+    ).wait_for()
+    queens = int(page.locator("#grid-count").inner_text().split()[0])
+    assert 0 < queens < 555
+    assert "label=queen" in page.url
+    shot(page, "05-filter-queen")
+    page.get_by_label("Label", exact=True).select_option("")
+    page.get_by_label("File name contains").fill("1085701")
+    page.locator("#grid-count").filter(has_text=re.compile(r"^1 image\(s\)")).wait_for()
+    page.locator("ul.thumbs a").first.click()
+    page.get_by_text("7 box(es)").wait_for()
+    assert page.locator(".large rect").count() == 7
+    shot(page, "06-image")
+
+
+def test_use_the_model_then_sign_out(
+    page: Any, server: Server, model_project: tuple[str, str], tmp_path: Path
+) -> None:
+    """The model (a tiny real detector imported into its own project): start, try, stop."""
+    sign_in(page)
+    project, version = model_project
+    page.goto(f"/console/projects/{project}/versions/{version}")
+    page.get_by_label("Inference units").fill("1")
+    page.get_by_role("button", name="Start the model").click()
+    page.locator("#status-text", has_text="RUNNING").wait_for(timeout=60_000)
+    page.reload()
+    shot(page, "07-model-running")
+    frame = tmp_path / "frame.jpg"
+    shutil.copyfile(server.buckets / BUCKET / FRAME, frame)
+    page.get_by_label("Image (JPEG or PNG)").set_input_files(str(frame))
+    page.get_by_role("button", name="Detect").click()
+    page.locator("#try-boxes").wait_for()
+    all_boxes = page.locator("#try-boxes rect").count()
+    assert all_boxes >= 1
+    slider = page.get_by_label(re.compile("Minimum confidence"))
+    slider.fill("0")
+    shown_at_0 = page.locator("#try-boxes rect:not(.hidden)").count()
+    slider.fill("100")
+    shown_at_100 = page.locator("#try-boxes rect:not(.hidden)").count()
+    assert shown_at_0 == all_boxes and shown_at_100 < shown_at_0
+    slider.fill("30")
+    shot(page, "08-try-it")
+    page.get_by_role("button", name="Stop the model").click()
+    page.get_by_text("Stopping v1.").wait_for()
+    page.locator("#status-text", has_text="STOPPED").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_text("Signed out.").wait_for()
+    shot(page, "09-signed-out")
+    page.goto("/console/projects/bees")
+    assert "/console/sign-in" in page.url
+
+
+@pytest.mark.slow
+def test_train_with_a_60_second_budget_and_watch_progress(page: Any, server: Server) -> None:
+    """Real training (60 s budget, then evaluation): minutes on 2 shared cores, so marked slow."""
+    sign_in(page)
+    page.get_by_label("New project name").fill("bees-train")
+    page.get_by_role("button", name="Create project").click()
+    page.get_by_label("Bucket").fill(BUCKET)
+    page.get_by_label("Manifest key").fill("output.manifest")
+    page.get_by_role("button", name="Import").click()
+    page.goto("/console/projects/bees-train")
+    page.get_by_label("Time budget (seconds)").fill("60")
+    page.get_by_role("button", name="Train").click()
+    page.get_by_text("Training of v1 queued.").wait_for()
+    page.locator("#phase", has_text="training").wait_for(timeout=300_000)
+    first = int(page.locator("#step").inner_text())
+    page.locator("svg.curve").wait_for(timeout=300_000)
+    shot(page, "10-training")
+    page.wait_for_function(
+        f"Number(document.querySelector('#step')?.textContent) > {first}", timeout=300_000
+    )
+    page.locator("#status-text", has_text="TRAINING_COMPLETED").wait_for(timeout=900_000)
+    page.reload()
+    page.get_by_text(re.compile(r"Evaluation on \d+ test images")).wait_for()
+    shot(page, "11-evaluation")
