@@ -78,3 +78,4 @@ $CL pipeline status --bucket "$OUT/bucket"
 ls "$OUT/bucket/test_images"
 
 echo "== done: model in $OUT/model, report in $OUT/model/evaluation/report.html"
+echo "== console: customlabels serve --buckets DIR, then open http://127.0.0.1:8080/console (sign in with CUSTOMLABELS_ACCESS_KEY_ID / _SECRET_ACCESS_KEY)"

@@ -62,7 +62,7 @@ templates.env.filters["colour"] = label_colour
 templates.env.filters["when"] = _when
 templates.env.filters["q"] = lambda text: quote(str(text), safe="")
 templates.env.filters["tojson_attr"] = lambda value: json.dumps(value)
-templates.env.globals["version"] = __version__
+templates.env.globals["app_version"] = __version__
 templates.env.globals["P"] = PREFIX
 
 
