@@ -5,66 +5,14 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import ARTIFACTS, BUCKET, KEY, SECRET, Server
+from .conftest import BUCKET, KEY, Server, shot, sign_in
 
-pw = pytest.importorskip("playwright.sync_api")
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 FRAME = "images/1085701-214827957_jpg.rf.a2e359ad921222f7f939e1b7cc5082b9.jpg"
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    with pw.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any, server: Server) -> Iterator[Any]:
-    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    pg = context.new_page()
-    # a refused sign-in answers 401, which Chromium logs as a failed resource: expected
-    pg.on(
-        "console",
-        lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text else None,
-    )
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    context.close()
-    assert not errors, f"browser console errors (CSP violations included): {errors}"
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_load_state("networkidle")
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Any) -> None:
-    page.goto("/")
-    page.get_by_label("Access key id").fill(KEY)
-    page.get_by_label("Secret access key").fill(SECRET)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_text(f"Signed in as {KEY}.").wait_for()
 
 
 def test_new_user_flow_sign_in_import_browse(page: Any, server: Server) -> None:

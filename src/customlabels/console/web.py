@@ -8,7 +8,6 @@ rendered once, by the handlers :mod:`customlabels.console.app` installs.
 
 from __future__ import annotations
 
-import colorsys
 import hashlib
 import json
 import time
@@ -44,12 +43,27 @@ T = TypeVar("T")
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
+# Twelve colours that stay apart on photos (Tableau 10 + two); a label's colour is chosen by
+# its name's hash, so it is the same on every page, thumbnail and in the labelling tool.
+_PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#00d084",
+    "#ffd400",
+)
+
+
 def label_colour(name: str) -> str:
-    """A stable, distinct colour for a label name (the same on every page and thumbnail)."""
-    digest = hashlib.sha256(name.encode()).digest()
-    hue = digest[0] / 255.0
-    r, g, b = colorsys.hls_to_rgb(hue, 0.5, 0.85)
-    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+    """A stable colour for a label name (the same on every page and thumbnail)."""
+    return _PALETTE[int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(_PALETTE)]
 
 
 def _when(ts: float | None) -> str:

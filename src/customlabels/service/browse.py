@@ -31,8 +31,10 @@ __all__ = [
     "browse_entries",
     "dataset_overview",
     "entry_image",
+    "entry_row",
     "get_entry",
     "move_entries",
+    "neighbours",
 ]
 
 # What to do about each validation code (the service's codes, as in the entries' errors).
@@ -174,7 +176,7 @@ def browse_entries(
         return [_view(r) for r in rows], total
 
 
-def _row(s: Any, dataset_arn: str, entry_id: int) -> DatasetEntryRow:
+def entry_row(s: Any, dataset_arn: str, entry_id: int) -> DatasetEntryRow:
     ds = get_dataset(s, dataset_arn)
     row = s.get(DatasetEntryRow, entry_id)
     if row is None or row.dataset_id != ds.id:
@@ -182,10 +184,24 @@ def _row(s: Any, dataset_arn: str, entry_id: int) -> DatasetEntryRow:
     return row
 
 
+def neighbours(ctx: Context, dataset_arn: str, entry_id: int) -> tuple[int | None, int | None]:
+    """The ids of the entries before and after ``entry_id`` in its dataset (None at the ends)."""
+    with ctx.catalog.session() as s:
+        ds = get_dataset(s, dataset_arn)
+        ids = select(DatasetEntryRow.id).where(DatasetEntryRow.dataset_id == ds.id)
+        before = s.scalar(
+            ids.where(DatasetEntryRow.id < entry_id).order_by(DatasetEntryRow.id.desc()).limit(1)
+        )
+        after = s.scalar(
+            ids.where(DatasetEntryRow.id > entry_id).order_by(DatasetEntryRow.id).limit(1)
+        )
+    return before, after
+
+
 def get_entry(ctx: Context, dataset_arn: str, entry_id: int) -> EntryView:
     """One entry of a dataset (ResourceNotFoundError when it is not in that dataset)."""
     with ctx.catalog.session() as s:
-        return _view(_row(s, dataset_arn, entry_id))
+        return _view(entry_row(s, dataset_arn, entry_id))
 
 
 def entry_image(ctx: Context, dataset_arn: str, entry_id: int) -> bytes:
@@ -196,7 +212,7 @@ def entry_image(ctx: Context, dataset_arn: str, entry_id: int) -> bytes:
         InvalidS3ObjectError: the object is missing, or its key would leave its bucket.
     """
     with ctx.catalog.session() as s:
-        ref = _row(s, dataset_arn, entry_id).source_ref
+        ref = entry_row(s, dataset_arn, entry_id).source_ref
     bucket, key = parse_s3_uri(ref)
     return ctx.buckets.get(bucket, key, max_bytes=ctx.settings.s3_limits.max_bytes)
 

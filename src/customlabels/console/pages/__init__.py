@@ -1,4 +1,5 @@
-"""The console's pages, one module each (sign-in, projects, datasets and images, models)."""
+"""The console's pages, one module each (sign-in, projects, datasets and images, labelling,
+models)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ __all__ = ["routers"]
 
 def routers() -> list[APIRouter]:
     """Every page router, in the order of a user's flow."""
-    from customlabels.console.pages import auth, datasets, images, models, projects
+    from customlabels.console.pages import auth, datasets, images, labelling, models, projects
 
-    return [auth.router, projects.router, datasets.router, images.router, models.router]
+    return [
+        auth.router,
+        projects.router,
+        datasets.router,
+        images.router,
+        labelling.router,
+        models.router,
+    ]

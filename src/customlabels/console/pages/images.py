@@ -15,7 +15,7 @@ from customlabels.console.web import PREFIX, call, ctx_of, done, render
 from customlabels.io.images import sniff_format
 from customlabels.service import browse, projects
 
-__all__ = ["PER_PAGE", "browse_context", "router"]
+__all__ = ["PER_PAGE", "browse_context", "dataset_arn_of", "router"]
 
 PER_PAGE = 48
 router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends(guard)])
@@ -55,7 +55,8 @@ async def browse_context(request: Request, name: str, kind: str, arn: str) -> di
     }
 
 
-async def _arn(request: Request, name: str, kind: str) -> str:
+async def dataset_arn_of(request: Request, name: str, kind: str) -> str:
+    """The ARN of project ``name``'s ``kind`` (train/test) dataset."""
     from customlabels.console.pages.datasets import dataset_arn
 
     return await call(dataset_arn, ctx_of(request), name, kind)
@@ -63,7 +64,7 @@ async def _arn(request: Request, name: str, kind: str) -> str:
 
 @router.get(_BASE + "/grid")
 async def grid(request: Request, name: str, kind: str) -> Response:
-    arn = await _arn(request, name, kind)
+    arn = await dataset_arn_of(request, name, kind)
     return render(
         request,
         "_grid.html",
@@ -75,7 +76,7 @@ async def grid(request: Request, name: str, kind: str) -> Response:
 
 @router.get(_BASE + "/entries/{entry_id}")
 async def entry_page(request: Request, name: str, kind: str, entry_id: int) -> Response:
-    arn = await _arn(request, name, kind)
+    arn = await dataset_arn_of(request, name, kind)
     entry = await call(browse.get_entry, ctx_of(request), arn, entry_id)
     return render(
         request,
@@ -94,7 +95,7 @@ def _image_response(data: bytes, name: str) -> Response:
 
 @router.get(_BASE + "/entries/{entry_id}/image")
 async def entry_image(request: Request, name: str, kind: str, entry_id: int) -> Response:
-    arn = await _arn(request, name, kind)
+    arn = await dataset_arn_of(request, name, kind)
     data = await call(browse.entry_image, ctx_of(request), arn, entry_id)
     return _image_response(data, f"entry {entry_id}")
 
@@ -102,7 +103,7 @@ async def entry_image(request: Request, name: str, kind: str, entry_id: int) -> 
 @router.get(_BASE + "/entries/{entry_id}/thumb")
 async def entry_thumb(request: Request, name: str, kind: str, entry_id: int) -> Response:
     ctx = ctx_of(request)
-    arn = await _arn(request, name, kind)
+    arn = await dataset_arn_of(request, name, kind)
     entry = await call(browse.get_entry, ctx, arn, entry_id)
     cache: ConsoleState = request.app.state.console
     key = (arn, entry_id, entry.source_ref, 320)
