@@ -135,13 +135,33 @@ def bee_project(server: Server) -> str:
 
 
 @pytest.fixture(scope="session")
-def model_project(server: Server, tiny_detector_dir: Path) -> tuple[str, str]:
-    """Project ``bees-model`` with the session's tiny real bee detector imported as ``v1``."""
+def model_project(
+    server: Server, tiny_detector_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, str]:
+    """Project ``bees-model`` with ``v1``: a copy of the session's tiny real bee detector,
+    evaluated (``customlabels evaluate``'s library call) on 10 real bee images."""
+    from customlabels.evaluation.outputs import evaluate_model
     from customlabels.service import projects
     from customlabels.service.versions import import_model_version
 
+    model = tmp_path_factory.mktemp("console-model") / "bees-tiny"
+    shutil.copytree(tiny_detector_dir, model, ignore=shutil.ignore_patterns("checkpoints"))
+    lines = (server.buckets / BUCKET / "output.manifest").read_text().splitlines()
+    chosen = [ln for ln in lines if "1085701-214827957" in ln or "Beehive---3-14" in ln][:10]
+    test = model.parent / "test.manifest"
+    test.write_text("\n".join(chosen) + "\n")
+    evaluate_model(
+        model,
+        test,
+        model / "evaluation",
+        update_card=False,
+        report=False,
+        n_boot=50,
+        bucket_map={BUCKET: server.buckets / BUCKET},
+    )
     arn = projects.create_project(server.ctx, "bees-model")["ProjectArn"]
-    import_model_version(server.ctx, arn, "v1", tiny_detector_dir)
+    import_model_version(server.ctx, arn, "v1", model)
+    import_model_version(server.ctx, arn, "v2", tiny_detector_dir)
     return "bees-model", "v1"
 
 

@@ -61,12 +61,29 @@ def test_use_the_model_then_sign_out(
     """The model (a tiny real detector imported into its own project): start, try, stop."""
     sign_in(page)
     project, version = model_project
+    # the evaluation: false positives of "bee", then a threshold slider moves F1
+    page.goto(f"/console/projects/{project}/versions/{version}")
+    page.get_by_role("link", name=re.compile("Explore the evaluation")).click()
+    page.get_by_label("Label", exact=True).select_option("bee")
+    page.get_by_label("Outcome").select_option("fp")
+    page.get_by_role("button", name="Show").click()
+    page.get_by_text(re.compile(r"Test images \(\d+ of 10\)")).wait_for()
+    assert "outcome=fp" in page.url
+    row = page.locator("#thresholds tr", has_text="bee").first
+    f1_before = row.locator(".f1").inner_text()
+    slider = row.get_by_label("Threshold of bee")
+    low = int(slider.get_attribute("min"))
+    slider.fill(str(min(100, low + 25)))
+    f1_after = row.locator(".f1").inner_text()
+    assert f1_after != f1_before, (f1_before, f1_after)
+    shot(page, "07-evaluation-fp-threshold")
+
     page.goto(f"/console/projects/{project}/versions/{version}")
     page.get_by_label("Inference units").fill("1")
     page.get_by_role("button", name="Start the model").click()
     page.locator("#status-text", has_text="RUNNING").wait_for(timeout=60_000)
     page.reload()
-    shot(page, "07-model-running")
+    shot(page, "08-model-running")
     frame = tmp_path / "frame.jpg"
     shutil.copyfile(server.buckets / BUCKET / FRAME, frame)
     page.get_by_label("Image (JPEG or PNG)").set_input_files(str(frame))
@@ -81,13 +98,13 @@ def test_use_the_model_then_sign_out(
     shown_at_100 = page.locator("#try-boxes rect:not(.hidden)").count()
     assert shown_at_0 == all_boxes and shown_at_100 < shown_at_0
     slider.fill("30")
-    shot(page, "08-try-it")
+    shot(page, "09-try-it")
     page.get_by_role("button", name="Stop the model").click()
     page.get_by_text("Stopping v1.").wait_for()
     page.locator("#status-text", has_text="STOPPED").wait_for(timeout=30_000)
     page.get_by_role("button", name="Sign out").click()
     page.get_by_text("Signed out.").wait_for()
-    shot(page, "09-signed-out")
+    shot(page, "10-signed-out")
     page.goto("/console/projects/bees")
     assert "/console/sign-in" in page.url
 
@@ -103,16 +120,16 @@ def test_train_with_a_60_second_budget_and_watch_progress(page: Any, server: Ser
     page.get_by_role("button", name="Import").click()
     page.goto("/console/projects/bees-train")
     page.get_by_label("Time budget (seconds)").fill("60")
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Training of v1 queued.").wait_for()
     page.locator("#phase", has_text="training").wait_for(timeout=300_000)
     first = int(page.locator("#step").inner_text())
     page.locator("svg.curve").wait_for(timeout=300_000)
-    shot(page, "10-training")
+    shot(page, "14-training")
     page.wait_for_function(
         f"Number(document.querySelector('#step')?.textContent) > {first}", timeout=300_000
     )
     page.locator("#status-text", has_text="TRAINING_COMPLETED").wait_for(timeout=900_000)
     page.reload()
     page.get_by_text(re.compile(r"Evaluation on \d+ test images")).wait_for()
-    shot(page, "11-evaluation")
+    shot(page, "15-evaluation")

@@ -38,7 +38,7 @@ def running(console: Console, model_project: tuple[str, str]) -> tuple[str, str]
 def test_version_page_before_start(console: Console, model_project: tuple[str, str]) -> None:
     project, version = model_project
     page = console.get(f"/console/projects/{project}/versions/{version}").text
-    assert "TRAINING_COMPLETED" in page and "Start the model" in page
+    assert ("TRAINING_COMPLETED" in page or "STOPPED" in page) and "Start the model" in page
     assert "Try it" not in page
 
 
@@ -107,3 +107,49 @@ def test_snippets_run_against_the_server(
         )
         assert done.returncode == 0, (name, done.stderr)
         assert "bee" in done.stdout or "CustomLabels" in done.stdout, (name, done.stdout)
+
+
+def test_evaluation_page_thresholds_and_outcome_filter(
+    console: Console, model_project: tuple[str, str]
+) -> None:
+    project, version = model_project
+    base = f"/console/projects/{project}/versions/{version}/evaluation"
+    page = console.get(base).text
+    assert "Evaluation on 10 test images" in page
+    assert "Assumed threshold" in page and "Precision (95% interval)" in page
+    rows = re.findall(r'<tr data-scores="([^"]*)" data-gt="(\d+)">', page)
+    assert rows and any(int(gt) > 0 for _, gt in rows)
+    fps = console.get(base, params={"label": "bee", "outcome": "fp"}).text
+    shown = int(re.search(r"Test images \((\d+) of 10\)", fps).group(1))  # type: ignore[union-attr]
+    every = int(re.search(r"Test images \((\d+) of 10\)", page).group(1))  # type: ignore[union-attr]
+    assert shown <= every == 10
+    if shown:
+        assert 'class="fp"' in fps
+    image = re.search(r'href="([^"]+/evaluation/images/\d+)"', page).group(1)  # type: ignore[union-attr]
+    assert console.get(image).headers["content-type"] == "image/jpeg"
+
+
+def test_saving_a_threshold_writes_the_model_card(
+    console: Console, model_project: tuple[str, str], server: Server
+) -> None:
+    from customlabels.inference.model_card import ModelCard
+    from customlabels.service import versions
+
+    project, _ = model_project
+    base = f"/console/projects/{project}/versions/v2/evaluation"
+    console.get(base)
+    r = console.post(base + "/threshold", {"label": "queen", "threshold": "0.73"})
+    assert "Threshold of queen saved: 0.73 (used from the next start)." in r.text
+    arn = versions.version_arn_of(server.ctx, project, "v2")
+    with server.ctx.catalog.session() as s:
+        model_dir = Path(versions.get_version(s, arn).model_dir)
+    assert ModelCard.load(model_dir).thresholds["queen"] == 0.73
+    bad = console.post(base + "/threshold", {"label": "<wasp>", "threshold": "0.5"})
+    assert "expected one of" in bad.text and "&lt;wasp&gt;" in bad.text
+
+
+def test_two_versions_side_by_side(console: Console, model_project: tuple[str, str]) -> None:
+    project, _ = model_project
+    page = console.get(f"/console/projects/{project}/compare", params={"a": "v1", "b": "v2"}).text
+    assert "<h2>v1 " in page and "<h2>v2 " in page
+    assert "Evaluation on 10 test images" in page and "No evaluation for v2." in page

@@ -10,7 +10,15 @@ __all__ = ["routers"]
 
 def routers() -> list[APIRouter]:
     """Every page router, in the order of a user's flow."""
-    from customlabels.console.pages import auth, datasets, images, labelling, models, projects
+    from customlabels.console.pages import (
+        auth,
+        datasets,
+        evaluation,
+        images,
+        labelling,
+        models,
+        projects,
+    )
 
     return [
         auth.router,
@@ -19,4 +27,5 @@ def routers() -> list[APIRouter]:
         images.router,
         labelling.router,
         models.router,
+        evaluation.router,
     ]

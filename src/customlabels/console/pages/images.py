@@ -15,7 +15,7 @@ from customlabels.console.web import PREFIX, call, ctx_of, done, render
 from customlabels.io.images import sniff_format
 from customlabels.service import browse, projects
 
-__all__ = ["PER_PAGE", "browse_context", "dataset_arn_of", "router"]
+__all__ = ["PER_PAGE", "browse_context", "dataset_arn_of", "image_response", "router"]
 
 PER_PAGE = 48
 router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends(guard)])
@@ -88,7 +88,8 @@ async def entry_page(request: Request, name: str, kind: str, entry_id: int) -> R
     )
 
 
-def _image_response(data: bytes, name: str) -> Response:
+def image_response(data: bytes, name: str) -> Response:
+    """JPEG or PNG bytes (by content) as a response the browser may cache briefly."""
     media = "image/png" if sniff_format(data, name) == "PNG" else "image/jpeg"
     return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=300"})
 
@@ -97,7 +98,7 @@ def _image_response(data: bytes, name: str) -> Response:
 async def entry_image(request: Request, name: str, kind: str, entry_id: int) -> Response:
     arn = await dataset_arn_of(request, name, kind)
     data = await call(browse.entry_image, ctx_of(request), arn, entry_id)
-    return _image_response(data, f"entry {entry_id}")
+    return image_response(data, f"entry {entry_id}")
 
 
 @router.get(_BASE + "/entries/{entry_id}/thumb")
@@ -112,7 +113,7 @@ async def entry_thumb(request: Request, name: str, kind: str, entry_id: int) -> 
         data = await call(browse.entry_image, ctx, arn, entry_id)
         thumb = await call(make_thumbnail, data, entry.name)
         cache.thumbs.put(key, thumb)
-    return _image_response(thumb, entry.name)
+    return image_response(thumb, entry.name)
 
 
 @router.post(_BASE + "/entries/{entry_id}/move")
