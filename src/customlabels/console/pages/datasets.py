@@ -1,19 +1,21 @@
-"""Datasets: create one from a Ground Truth manifest in a bucket, the automatic train/test
-split, and the dataset page (statistics, validation problems with advice, the image browser)."""
+"""Datasets: create one from a Ground Truth manifest in a bucket, upload images from the
+computer, the automatic train/test split, and the dataset page (statistics, validation problems
+with advice, the image browser)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from customlabels.console.app import guard
 from customlabels.console.pages.images import browse_context
 from customlabels.console.pages.projects import project_view
 from customlabels.console.web import PREFIX, call, ctx_of, done, render
-from customlabels.errors import InvalidParameterError
-from customlabels.service import browse, datasets, projects
+from customlabels.errors import ImageTooLargeError, InvalidParameterError
+from customlabels.service import browse, datasets, projects, uploads
 from customlabels.service.context import Context
 
 __all__ = ["router"]
@@ -80,3 +82,23 @@ async def dataset_page(request: Request, name: str, kind: str) -> Response:
     overview = await call(browse.dataset_overview, ctx, arn)
     grid = await browse_context(request, name, kind, arn)
     return render(request, "dataset.html", name=name, kind=kind.upper(), overview=overview, **grid)
+
+
+@router.post("/projects/{name}/upload")
+async def upload(request: Request, name: str) -> Response:
+    """One image per request (the page sends each file separately, with a progress bar), so a
+    refused file does not stop the others. Answers ``{"SourceRef", "Size"}`` as JSON."""
+    ctx = ctx_of(request)
+    limit = ctx.settings.s3_limits.max_bytes
+    async with request.form(max_files=1, max_fields=10) as form:
+        image = form.get("image")
+        if not isinstance(image, StarletteUploadFile):
+            raise InvalidParameterError("image: expected a file in the multipart field 'image'")
+        data = await image.read(limit + 1)
+        filename = image.filename or "image"
+        kind = str(form.get("dataset_type") or "TRAIN")
+        bucket = str(form.get("bucket") or "")
+    if len(data) > limit:
+        raise ImageTooLargeError(f"{filename}: over the limit of {limit} bytes")
+    result = await call(uploads.upload_image, ctx, name, kind, bucket, filename, data)
+    return JSONResponse(result)

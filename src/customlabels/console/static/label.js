@@ -45,7 +45,7 @@
   }
 
   const anno = window.Annotorious.createImageAnnotator(img, {
-    drawingEnabled: detection,
+    drawingEnabled: true,
     drawingMode: "drag",
   });
 
@@ -62,10 +62,19 @@
     return Array.from(document.querySelectorAll("input[name=image-label]:checked")).map((i) => i.value);
   }
 
+  // Detection datasets save boxes; image-level labels are saved once the person touches them
+  // (or always in a dataset without boxes: classification).
+  let imageLabelsTouched = !detection;
+  let hasBoxes = JSON.parse(ds.boxes).length > 0;  // once true, deleting the last box is saved
   function save() {
-    const body = detection
-      ? { revision: null, boxes: boxes(), size_wh: size[0] ? size : [img.naturalWidth, img.naturalHeight] }
-      : { revision: null, image_labels: imageLabels() };
+    const body = { revision: null };
+    const drawn = boxes();
+    hasBoxes = hasBoxes || drawn.length > 0;
+    if (hasBoxes) {
+      body.boxes = drawn;
+      body.size_wh = size[0] ? size : [img.naturalWidth, img.naturalHeight];
+    }
+    if (imageLabelsTouched) body.image_labels = imageLabels();
     say("Saving…");
     saving = saving.then(async () => {
       body.revision = revision;
@@ -78,7 +87,7 @@
       if (r.ok) {
         const result = await r.json();
         revision = result.Revision;
-        say(detection ? `Saved: ${result.Boxes} box(es).` : "Saved.");
+        say(body.boxes ? `Saved: ${result.Boxes} box(es).` : `Saved: ${body.image_labels.join(", ") || "no label"}.`);
       } else {
         messages.innerHTML = await r.text();  // the server's escaped error fragment
         say("Not saved: see the message above.");
@@ -154,6 +163,12 @@
       group.append(label);
       colours[name] = colourOf(name);
       radio.checked = true;
+      const box = document.createElement("label");
+      box.className = "choice";
+      const check = document.createElement("input");
+      check.type = "checkbox"; check.name = "image-label"; check.value = name;
+      box.append(check, document.createTextNode(` ${name}`));
+      document.getElementById("image-label-choices").append(box);
     } else {
       exists.checked = true;
     }
@@ -166,7 +181,7 @@
   document.getElementById("zoom-in").addEventListener("click", () => setZoom(zoom * 1.5));
   document.getElementById("zoom-out").addEventListener("click", () => setZoom(zoom / 1.5));
   document.getElementById("delete-box").addEventListener("click", deleteSelected);
-  document.querySelectorAll("input[name=image-label]").forEach((i) => i.addEventListener("change", save));
+  document.getElementById("image-labels").addEventListener("change", () => { imageLabelsTouched = true; save(); });
   document.getElementById("label-choices").addEventListener("change", (e) => relabelSelected(e.target.value));
 
   document.addEventListener("keydown", (e) => {
