@@ -1,5 +1,6 @@
 """A model version as a person follows it: training progress (phase, step, elapsed, ETA,
-validation score, the loss curve so far, the log's tail) and its evaluation summary.
+validation score, the loss curve so far, the log's tail) and its evaluation summary; and
+cancelling its training.
 
 Read from the files training writes as it goes (``model/metrics.csv`` after each logged step,
 ``train.stdout.log``) and from ``model/evaluation/EvaluationSummary.json``; nothing here imports
@@ -14,11 +15,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from customlabels.errors import ResourceInUseError
 from customlabels.service.catalog import VersionStatus
 from customlabels.service.context import Context, now
 from customlabels.service.versions import get_version
 
-__all__ = ["version_details"]
+__all__ = ["cancel_training", "version_details"]
 
 _LOG_TAIL_LINES = 40
 
@@ -98,3 +100,19 @@ def version_details(ctx: Context, version_arn: str) -> dict[str, Any]:
         "evaluation": evaluation,
         "min_units": units,
     }
+
+
+def cancel_training(ctx: Context, version_arn: str) -> dict[str, Any]:
+    """Cancel a version's training (queued or running): it ends TRAINING_FAILED with
+    "cancelled by the user".
+
+    Raises:
+        ResourceInUseError: the version is not training.
+    """
+    with ctx.catalog.session() as s:
+        row = get_version(s, version_arn)
+        status, version_id = row.status, row.id
+    if status != VersionStatus.TRAINING_IN_PROGRESS.value:
+        raise ResourceInUseError(f"{version_arn} is {status}, not training: nothing to cancel")
+    ctx.trainer.cancel(version_id)
+    return {"Status": "CANCELLING"}

@@ -79,6 +79,18 @@ async def version_status(request: Request, name: str, version: str) -> Response:
     return render(request, "_version_status.html", **await _details(request, name, version))
 
 
+@router.post(_BASE + "/cancel")
+async def cancel(request: Request, name: str, version: str) -> Response:
+    ctx = ctx_of(request)
+    arn = await call(versions.version_arn_of, ctx, name, version)
+    await call(version_view.cancel_training, ctx, arn)
+    return done(
+        request,
+        f"{PREFIX}/projects/{name}/versions/{version}",
+        f"Cancelling the training of {version}.",
+    )
+
+
 @router.post(_BASE + "/start")
 async def start(
     request: Request, name: str, version: str, units: Annotated[int, Form(ge=1, le=64)] = 1
