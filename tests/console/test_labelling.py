@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from customlabels.errors import InvalidParameterError, ResourceInUseError
-from customlabels.service import browse, labelling, projects
+from customlabels.service import browse, datasets, labelling, projects
 
 from .conftest import BUCKET, Console, Server, shot, sign_in
 
@@ -134,3 +134,33 @@ def test_saved_lines_stay_valid_ground_truth(server: Server, label_project: str)
         "height": 20,
     }
     assert re.search(r"\d{4}-\d\d-\d\dT", meta["creation-date"])
+
+
+def test_rename_and_delete_a_label_in_every_image(console: Console, server: Server) -> None:
+    console.post("/console/projects", {"name": "bees-relabel"})
+    console.post(
+        "/console/projects/bees-relabel/datasets",
+        {"dataset_type": "TRAIN", "bucket": BUCKET, "key": "output.manifest"},
+    )
+    base = "/console/projects/bees-relabel/datasets/train"
+    console.get(base)
+    renamed = console.post(base + "/labels/rename", {"label": "drone", "new_name": "male bee"})
+    assert "Label drone renamed to male bee in 14 image(s)." in renamed.text
+    assert "> male bee</td>" in renamed.text and "> drone</td>" not in renamed.text
+    refused = console.post(base + "/labels/delete", {"label": "queen", "confirm": "nope"})
+    assert "Type the label&#39;s name (queen) to delete it." in refused.text
+    deleted = console.post(base + "/labels/delete", {"label": "queen", "confirm": "queen"})
+    assert "Label queen deleted from 21 image(s)." in deleted.text
+    assert "> queen</td>" not in deleted.text
+    assert "555 images" in deleted.text  # images stay, only the label's boxes went
+    arn = next(
+        d["DatasetArn"]
+        for d in projects.describe_projects(server.ctx, ["bees-relabel"])["ProjectDescriptions"][0][
+            "Datasets"
+        ]
+    )
+    stats = {
+        d["LabelName"]: d["LabelStats"]["BoundingBoxCount"]
+        for d in datasets.list_dataset_labels(server.ctx, arn)["DatasetLabelDescriptions"]
+    }
+    assert stats == {"bee": 2833, "male bee": 22, "pollenbee": 340}

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from customlabels.errors import InvalidParameterError, ResourceInUseError
 from customlabels.service.browse import entry_row
+from customlabels.service.catalog import DatasetEntryRow
 from customlabels.service.context import Context
-from customlabels.service.datasets import update_dataset_entries
+from customlabels.service.datasets import get_dataset, update_dataset_entries
 
-__all__ = ["LabelledBox", "revision", "save_entry_labels"]
+__all__ = ["LabelledBox", "rename_label", "revision", "save_entry_labels"]
 
 _DETECTION = "groundtruth/object-detection"
 _CLASSIFICATION = "groundtruth/image-classification"
@@ -181,3 +184,78 @@ def save_entry_labels(
     with ctx.catalog.session() as s:
         saved = entry_row(s, dataset_arn, entry_id).line
     return {"Revision": revision(saved), "Boxes": len(boxes or [])}
+
+
+def rename_label(ctx: Context, dataset_arn: str, old: str, new: str | None) -> dict[str, Any]:
+    """Rename a label in every entry of a dataset, or delete it (``new=None``: its boxes and
+    image-level labels go). One UpdateDatasetEntries call with every changed line.
+
+    Returns:
+        ``{"Entries": number of entries changed}``.
+    """
+    old = _check_name(old, "label")
+    target = None if new is None else _check_name(new, "new label")
+    changed: list[str] = []
+    with ctx.catalog.session() as s:
+        ds = get_dataset(s, dataset_arn)
+        rows = s.scalars(
+            select(DatasetEntryRow).where(
+                DatasetEntryRow.dataset_id == ds.id,
+                DatasetEntryRow.labels.contains(json.dumps(old) + ":"),
+            )
+        ).all()
+        lines = [r.line for r in rows]
+    for line in lines:
+        obj = json.loads(line)
+        for key in [k for k in obj if k.endswith("-metadata")]:
+            meta, attr = obj[key], key[: -len("-metadata")]
+            if not isinstance(meta, dict):
+                continue
+            if meta.get("type") == _CLASSIFICATION and meta.get("class-name") == old:
+                if target is None:
+                    obj.pop(key)
+                    obj.pop(attr, None)
+                else:
+                    meta["class-name"] = target
+            elif meta.get("type") == _DETECTION:
+                _rename_in_boxes(obj, attr, meta, old, target)
+        changed.append(json.dumps(obj, separators=(",", ":")))
+    if changed:
+        update_dataset_entries(ctx, dataset_arn, {"GroundTruth": "\n".join(changed).encode()})
+    return {"Entries": len(changed)}
+
+
+def _rename_in_boxes(
+    obj: dict[str, Any], attr: str, meta: dict[str, Any], old: str, new: str | None
+) -> None:
+    cmap = {str(k): v for k, v in (meta.get("class-map") or {}).items()}
+    ids = [k for k, v in cmap.items() if v == old]
+    if not ids:
+        return
+    if new is not None:
+        existing = next((k for k, v in cmap.items() if v == new), None)
+        for k in ids:
+            if existing is None:
+                cmap[k] = new
+            else:  # merging into a label the line already has
+                cmap.pop(k)
+                for ann in (obj.get(attr) or {}).get("annotations", []):
+                    if str(ann.get("class_id")) == k:
+                        ann["class_id"] = int(existing)
+        meta["class-map"] = cmap
+        return
+    body = obj.get(attr) or {}
+    keep = [
+        (ann, o)
+        for ann, o in zip(
+            body.get("annotations", []),
+            meta.get("objects") or [{}] * len(body.get("annotations", [])),
+            strict=False,
+        )
+        if str(ann.get("class_id")) not in ids
+    ]
+    body["annotations"] = [a for a, _ in keep]
+    meta["objects"] = [o for _, o in keep]
+    for k in ids:
+        cmap.pop(k)
+    meta["class-map"] = cmap

@@ -15,7 +15,7 @@ from customlabels.console.pages.images import browse_context
 from customlabels.console.pages.projects import project_view
 from customlabels.console.web import PREFIX, call, ctx_of, done, render
 from customlabels.errors import ImageTooLargeError, InvalidParameterError
-from customlabels.service import browse, datasets, projects, uploads
+from customlabels.service import browse, datasets, labelling, projects, uploads
 from customlabels.service.context import Context
 
 __all__ = ["router"]
@@ -102,3 +102,39 @@ async def upload(request: Request, name: str) -> Response:
         raise ImageTooLargeError(f"{filename}: over the limit of {limit} bytes")
     result = await call(uploads.upload_image, ctx, name, kind, bucket, filename, data)
     return JSONResponse(result)
+
+
+@router.post("/projects/{name}/datasets/{kind}/labels/rename")
+async def rename_label(
+    request: Request,
+    name: str,
+    kind: str,
+    label: Annotated[str, Form(max_length=256)],
+    new_name: Annotated[str, Form(max_length=256)],
+) -> Response:
+    ctx = ctx_of(request)
+    arn = await call(dataset_arn, ctx, name, kind)
+    result = await call(labelling.rename_label, ctx, arn, label, new_name)
+    return done(
+        request,
+        f"{PREFIX}/projects/{name}/datasets/{kind.lower()}",
+        f"Label {label} renamed to {new_name.strip()} in {result['Entries']} image(s).",
+    )
+
+
+@router.post("/projects/{name}/datasets/{kind}/labels/delete")
+async def delete_label(
+    request: Request,
+    name: str,
+    kind: str,
+    label: Annotated[str, Form(max_length=256)],
+    confirm: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    """Delete a label with its boxes, after the person typed the label's name again."""
+    base = f"{PREFIX}/projects/{name}/datasets/{kind.lower()}"
+    if confirm != label:
+        return done(request, base, f"Type the label's name ({label}) to delete it.", "error")
+    ctx = ctx_of(request)
+    arn = await call(dataset_arn, ctx, name, kind)
+    result = await call(labelling.rename_label, ctx, arn, label, None)
+    return done(request, base, f"Label {label} deleted from {result['Entries']} image(s).")
