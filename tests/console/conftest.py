@@ -45,12 +45,15 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 @pytest.fixture(scope="session")
 def bee_buckets(tmp_path_factory: pytest.TempPathFactory, datasets_dir: Path) -> Path:
-    """``--buckets`` folder: ``bee-detection-demo/{output.manifest, images/}`` (real bees) and an
-    empty ``models-out`` bucket."""
+    """``--buckets`` folder: ``bee-detection-demo/{output.manifest, images/}`` (real bees),
+    ``bccd-demo/{images/, voc/}`` (real blood cells, Pascal VOC) and an empty ``models-out``."""
     root = tmp_path_factory.mktemp("console-buckets")
     bees = datasets_dir / "bees"
     _link_tree(bees / "images", root / BUCKET / "images")
     shutil.copyfile(bees / "output.manifest", root / BUCKET / "output.manifest")
+    bccd = datasets_dir / "bccd"
+    _link_tree(bccd / "images", root / "bccd-demo" / "images")
+    _link_tree(bccd / "voc", root / "bccd-demo" / "voc")
     (root / "models-out").mkdir()
     return root
 

@@ -80,3 +80,27 @@ def test_import_of_a_missing_manifest_says_why(console: Console) -> None:
         {"dataset_type": "TRAIN", "bucket": BUCKET, "key": "nope.manifest"},
     )
     assert "InvalidS3ObjectException" in r.text and "nope.manifest" in r.text
+
+
+def test_import_pascal_voc_through_the_importer(console: Console) -> None:
+    console.post("/console/projects", {"name": "cells"})
+    r = console.post(
+        "/console/projects/cells/datasets",
+        {
+            "dataset_type": "TRAIN",
+            "format": "voc",
+            "bucket": "bccd-demo",
+            "key": "voc",
+            "images": "images",
+        },
+    )
+    assert "TRAIN dataset: 292 images imported (voc)." in r.text
+    for label in ("RBC", "WBC", "Platelets"):
+        assert f"> {label}</td>" in r.text
+    grid = console.get("/console/projects/cells/datasets/train/grid", params={"q": "00000"}).text
+    assert "BloodImage_00000.jpg" in grid and "<rect" in grid
+    outside = console.post(
+        "/console/projects/cells/datasets",
+        {"dataset_type": "TEST", "format": "voc", "bucket": "bccd-demo", "key": "../x"},
+    )
+    assert "InvalidS3ObjectException" in outside.text

@@ -15,7 +15,7 @@ from customlabels.console.pages.images import browse_context
 from customlabels.console.pages.projects import project_view
 from customlabels.console.web import PREFIX, call, ctx_of, done, render
 from customlabels.errors import ImageTooLargeError, InvalidParameterError
-from customlabels.service import browse, datasets, labelling, projects, uploads
+from customlabels.service import browse, datasets, imports, labelling, projects, uploads
 from customlabels.service.context import Context
 
 __all__ = ["router"]
@@ -37,22 +37,35 @@ async def create_dataset(
     request: Request,
     name: str,
     dataset_type: Annotated[str, Form()] = "TRAIN",
+    fmt: Annotated[str, Form(alias="format", max_length=32)] = "groundtruth",
     bucket: Annotated[str, Form(max_length=255)] = "",
     key: Annotated[str, Form(max_length=1024)] = "",
+    images: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
-    """CreateDataset from ``s3://bucket/key`` (a Ground Truth manifest), or empty."""
+    """CreateDataset from ``s3://bucket/key`` (a Ground Truth manifest), or through the COCO /
+    VOC / YOLO / folder importers; empty without a source."""
     ctx = ctx_of(request)
-    arn = await call(projects.project_arn_of, ctx, name)
-    source = None
-    if bucket or key:
-        source = {
-            "GroundTruthManifest": {"S3Object": {"Bucket": bucket.strip(), "Name": key.strip()}}
-        }
-    await call(datasets.create_dataset, ctx, arn, dataset_type, source)
-    kind = dataset_type.lower()
-    return done(
-        request, f"{PREFIX}/projects/{name}/datasets/{kind}", f"{dataset_type} dataset created."
-    )
+    bucket, key = bucket.strip(), key.strip()
+    if fmt != "groundtruth" and key:
+        result = await call(
+            imports.import_dataset,
+            ctx,
+            name,
+            dataset_type,
+            fmt,
+            bucket,
+            key,
+            images.strip() or None,
+        )
+        message = f"{dataset_type} dataset: {result['Entries']} images imported ({fmt})."
+    else:
+        arn = await call(projects.project_arn_of, ctx, name)
+        source = None
+        if bucket or key:
+            source = {"GroundTruthManifest": {"S3Object": {"Bucket": bucket, "Name": key}}}
+        await call(datasets.create_dataset, ctx, arn, dataset_type, source)
+        message = f"{dataset_type} dataset created."
+    return done(request, f"{PREFIX}/projects/{name}/datasets/{dataset_type.lower()}", message)
 
 
 def _split(ctx: Context, name: str) -> None:
