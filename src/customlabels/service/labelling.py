@@ -24,7 +24,7 @@ from customlabels.service.catalog import DatasetEntryRow
 from customlabels.service.context import Context
 from customlabels.service.datasets import get_dataset, update_dataset_entries
 
-__all__ = ["LabelledBox", "rename_label", "revision", "save_entry_labels"]
+__all__ = ["LabelledBox", "rename_label", "revision", "save_entry_labels", "with_boxes"]
 
 _DETECTION = "groundtruth/object-detection"
 _CLASSIFICATION = "groundtruth/image-classification"
@@ -64,9 +64,15 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def _with_boxes(
+def with_boxes(
     obj: dict[str, Any], boxes: list[LabelledBox], size_wh: tuple[int, int]
 ) -> dict[str, Any]:
+    """``obj`` (a manifest line) with its detection attribute replaced by ``boxes`` (clipped to
+    the image; ``bounding-box`` when the line has none yet).
+
+    Raises:
+        InvalidParameterError: a box under 1 px wide or high once clipped.
+    """
     attr = _attribute(obj, _DETECTION, "bounding-box")
     names = sorted(
         {b.label for b in boxes}
@@ -174,7 +180,7 @@ def save_entry_labels(
         size = size_wh or (known if all(known) else None)
         if size is None:
             raise InvalidParameterError("size_wh: the image's size is needed to save boxes")
-        obj = _with_boxes(obj, boxes, (int(size[0]), int(size[1])))
+        obj = with_boxes(obj, boxes, (int(size[0]), int(size[1])))
     if image_labels is not None:
         obj = _with_image_labels(
             obj, [_check_name(n, f"image_labels[{i}]") for i, n in enumerate(image_labels)]

@@ -65,6 +65,8 @@ class ServiceSettings:
         threads_per_session: ONNX Runtime intra-op threads of each serving session.
         train_command: the command that trains (argv prefix); default runs this package's CLI
             with the current interpreter.
+        pipeline_bucket: the bucket ``customlabels pipeline run`` processes, shown on the
+            console's pipeline page (``serve --pipeline-bucket``).
     """
 
     home: Path = field(default_factory=lambda: DEFAULT_HOME.expanduser())
@@ -83,6 +85,7 @@ class ServiceSettings:
     port: int = 8080
     threads_per_session: int = 1
     train_command: list[str] | None = None
+    pipeline_bucket: str | None = None
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).expanduser()

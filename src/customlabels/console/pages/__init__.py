@@ -17,6 +17,7 @@ def routers() -> list[APIRouter]:
         images,
         labelling,
         models,
+        pipeline,
         projects,
     )
 
@@ -28,4 +29,5 @@ def routers() -> list[APIRouter]:
         labelling.router,
         models.router,
         evaluation.router,
+        pipeline.router,
     ]
