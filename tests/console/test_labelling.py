@@ -57,7 +57,10 @@ def test_fix_a_box_and_draw_a_new_one_both_kept_after_reload(
     url = f"/console/projects/{label_project}/datasets/train/entries/{entry_id}/label"
     page.goto(url)
     page.locator("#label-image").wait_for()
-    page.wait_for_function("document.querySelector('#label-image').complete")
+    for _ in range(100):  # wait_for_function would need eval, which the CSP refuses
+        if page.evaluate("() => document.querySelector('#label-image').complete"):
+            break
+        page.wait_for_timeout(100)
     page.wait_for_timeout(300)  # Annotorious mounts its SVG layer once the image is measured
     shot(page, "12-label-before")
 

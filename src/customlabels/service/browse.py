@@ -20,8 +20,8 @@ from customlabels.errors import InvalidParameterError, ResourceNotFoundError
 from customlabels.service.buckets import parse_s3_uri
 from customlabels.service.catalog import DatasetEntryRow
 from customlabels.service.context import Context, now
-from customlabels.service.datasets import get_dataset
-from customlabels.service.projects import get_project
+from customlabels.service.datasets import create_dataset, get_dataset
+from customlabels.service.projects import describe_projects, get_project, project_arn_of
 
 __all__ = [
     "ADVICE",
@@ -30,6 +30,7 @@ __all__ = [
     "EntryView",
     "browse_entries",
     "dataset_overview",
+    "ensure_dataset",
     "entry_image",
     "entry_row",
     "get_entry",
@@ -298,3 +299,16 @@ def move_entries(
             moved += 1
         source.updated_at = target.updated_at = now()
     return {"Moved": moved}
+
+
+def ensure_dataset(ctx: Context, project: str, dataset_type: str) -> str:
+    """The ARN of project ``project``'s TRAIN or TEST dataset, created empty when missing."""
+    if dataset_type not in ("TRAIN", "TEST"):
+        raise InvalidParameterError(f"DatasetType: expected TRAIN or TEST, got {dataset_type!r}")
+    arn = project_arn_of(ctx, project)
+    found = [
+        d["DatasetArn"]
+        for d in describe_projects(ctx, [project])["ProjectDescriptions"][0]["Datasets"]
+        if d["DatasetType"] == dataset_type
+    ]
+    return str(found[0]) if found else str(create_dataset(ctx, arn, dataset_type)["DatasetArn"])

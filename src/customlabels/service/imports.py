@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from customlabels.errors import InvalidParameterError, InvalidS3ObjectError
+from customlabels.service.browse import ensure_dataset
 from customlabels.service.context import Context
-from customlabels.service.datasets import create_dataset, update_dataset_entries
-from customlabels.service.projects import describe_projects, project_arn_of
+from customlabels.service.datasets import update_dataset_entries
 
 __all__ = ["import_dataset"]
 
@@ -54,8 +54,6 @@ def import_dataset(
     from customlabels.formats import registry
     from customlabels.formats.groundtruth import dataset_to_ground_truth
 
-    if dataset_type not in ("TRAIN", "TEST"):
-        raise InvalidParameterError(f"DatasetType: expected TRAIN or TEST, got {dataset_type!r}")
     source = _local(ctx, bucket, key, "source")
     root = _local(ctx, bucket, "", "bucket").resolve()
     options = {"images_dir": _local(ctx, bucket, images_key, "images")} if images_key else {}
@@ -69,13 +67,7 @@ def import_dataset(
                 f"{path or 'no file'}"
             )
         line["source-ref"] = f"s3://{bucket}/{path.relative_to(root).as_posix()}"
-    arn = project_arn_of(ctx, project)
-    found = [
-        d["DatasetArn"]
-        for d in describe_projects(ctx, [project])["ProjectDescriptions"][0]["Datasets"]
-        if d["DatasetType"] == dataset_type
-    ]
-    dataset_arn = found[0] if found else create_dataset(ctx, arn, dataset_type)["DatasetArn"]
+    dataset_arn = ensure_dataset(ctx, project, dataset_type)
     if lines:
         blob = "\n".join(json.dumps(line, separators=(",", ":")) for line in lines).encode()
         update_dataset_entries(ctx, dataset_arn, {"GroundTruth": blob})

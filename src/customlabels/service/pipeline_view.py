@@ -18,10 +18,10 @@ from customlabels.errors import (
 )
 from customlabels.io.images import read_size_wh
 from customlabels.pipeline.keys import error_key, result_key
+from customlabels.service.browse import ensure_dataset
 from customlabels.service.context import Context
-from customlabels.service.datasets import create_dataset, update_dataset_entries
+from customlabels.service.datasets import update_dataset_entries
 from customlabels.service.labelling import LabelledBox, with_boxes
-from customlabels.service.projects import describe_projects, project_arn_of
 
 __all__ = ["PipelineResult", "add_result_to_dataset", "pipeline_overview"]
 
@@ -119,12 +119,6 @@ def add_result_to_dataset(
     ref = f"s3://{bucket}/{key}"
     line = with_boxes({"source-ref": ref}, boxes, (w, h))
     line["bounding-box-metadata"]["human-annotated"] = "no"  # the model's, until corrected
-    arn = project_arn_of(ctx, project)
-    found = [
-        d["DatasetArn"]
-        for d in describe_projects(ctx, [project])["ProjectDescriptions"][0]["Datasets"]
-        if d["DatasetType"] == dataset_type
-    ]
-    dataset_arn = found[0] if found else create_dataset(ctx, arn, dataset_type)["DatasetArn"]
+    dataset_arn = ensure_dataset(ctx, project, dataset_type)
     update_dataset_entries(ctx, dataset_arn, {"GroundTruth": json.dumps(line).encode()})
     return {"DatasetArn": dataset_arn, "SourceRef": ref, "Boxes": len(boxes)}

@@ -13,13 +13,9 @@ from typing import Any
 
 from customlabels.errors import InvalidParameterError
 from customlabels.io.images import decode_image, sniff_format
+from customlabels.service.browse import ensure_dataset
 from customlabels.service.context import Context
-from customlabels.service.datasets import (
-    create_dataset,
-    list_dataset_entries,
-    update_dataset_entries,
-)
-from customlabels.service.projects import describe_projects, project_arn_of
+from customlabels.service.datasets import list_dataset_entries, update_dataset_entries
 
 __all__ = ["UPLOAD_PREFIX", "upload_image"]
 
@@ -52,19 +48,14 @@ def upload_image(
         ImageTooLargeError: over the S3 object limits (bytes, sides, pixels).
         InvalidS3ObjectError: the bucket does not exist.
     """
-    if dataset_type not in ("TRAIN", "TEST"):
-        raise InvalidParameterError(f"DatasetType: expected TRAIN or TEST, got {dataset_type!r}")
     name = _safe_name(filename)
     limits = ctx.settings.s3_limits
     sniff_format(data, name)
     image = decode_image(data, name, limits)  # refuses truncated and oversized images
     store = ctx.buckets.store(bucket)
+    dataset_arn = ensure_dataset(ctx, project, dataset_type)  # the project exists: its name is safe
     key = f"{UPLOAD_PREFIX}/{project}/{name}"
     store.put(key, data, "image/png" if data.startswith(b"\x89PNG") else "image/jpeg")
-    arn = project_arn_of(ctx, project)
-    datasets = describe_projects(ctx, [project])["ProjectDescriptions"][0]["Datasets"]
-    found = [d["DatasetArn"] for d in datasets if d["DatasetType"] == dataset_type]
-    dataset_arn = found[0] if found else create_dataset(ctx, arn, dataset_type)["DatasetArn"]
     ref = f"s3://{bucket}/{key}"
     existing = list_dataset_entries(ctx, dataset_arn, source_ref_contains=ref)["DatasetEntries"]
     if not any(json.loads(line).get("source-ref") == ref for line in existing):
