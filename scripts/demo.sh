@@ -122,3 +122,4 @@ print(f"== what this machine got: {t['steps']} steps in {t['seconds']:.0f} s of 
       f"calibrated; whole demo {int(sys.argv[2])} s")
 PY
 echo "== done: model in $OUT/model, report in $OUT/model/evaluation/report.html"
+echo "== console: customlabels serve --buckets DIR, then open http://127.0.0.1:8080/console (sign in with CUSTOMLABELS_ACCESS_KEY_ID / _SECRET_ACCESS_KEY)"

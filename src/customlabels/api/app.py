@@ -3,7 +3,8 @@
 - ``POST /``: the AWS JSON 1.1 endpoint boto3's ``rekognition`` client talks to
   (``X-Amz-Target: RekognitionService.<Operation>``), Signature V4 verified;
 - ``/v1/...``: a plain REST API (multipart upload for detection); OpenAPI docs at ``/docs``;
-- ``GET /health``: liveness, unauthenticated.
+- ``GET /health``: liveness, unauthenticated;
+- ``/console``: the web console (:mod:`customlabels.console`), on the same context.
 
 The app opens the service's :class:`~customlabels.service.Context` on startup (or uses one
 given) and closes it on shutdown. Nothing here imports torch.
@@ -25,6 +26,7 @@ from customlabels.api.awsjson import TARGET_PREFIX, call_operation
 from customlabels.api.errors import AWS_JSON, error_response, install_error_handlers
 from customlabels.api.limits import RequestLimits
 from customlabels.api.rest import router
+from customlabels.console import install_console
 from customlabels.errors import InvalidParameterError
 from customlabels.service.context import Context, open_context
 from customlabels.service.settings import ServiceSettings
@@ -67,6 +69,7 @@ def create_app(settings: ServiceSettings, context: Context | None = None) -> Fas
     # every request's body is read within the size, time and nesting limits before a route runs
     app.add_middleware(RequestLimits, settings=settings)
     app.include_router(router)
+    install_console(app)  # the web console at /console (GET / redirects there)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, Any]:

@@ -112,8 +112,14 @@ def serve(
         False, "--no-auth", help="Accept unsigned requests (loopback only)."
     ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    pipeline_bucket: str | None = typer.Option(
+        None,
+        "--pipeline-bucket",
+        help="Bucket `customlabels pipeline run` processes (the console's pipeline page).",
+    ),
 ) -> None:
-    """Serve the Rekognition-compatible API (boto3 at POST /, REST under /v1, docs at /docs)."""
+    """Serve the Rekognition-compatible API (boto3 at POST /, REST under /v1, docs at /docs)
+    and the web console at /console."""
     from dataclasses import replace
 
     from customlabels.api.server import run
@@ -129,6 +135,7 @@ def serve(
         auth=not no_auth,
         host=host,
         port=port,
+        pipeline_bucket=pipeline_bucket,
     )
     if max_image_bytes is not None:
         settings.request_limits = replace(settings.request_limits, max_bytes=max_image_bytes)

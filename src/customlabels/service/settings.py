@@ -39,6 +39,8 @@ class ServiceSettings:
             this many seconds each (slow clients are answered 408 or disconnected).
         train_command: the command that trains (argv prefix); default runs this package's CLI
             with the current interpreter.
+        pipeline_bucket: the bucket ``customlabels pipeline run`` processes, shown on the
+            console's pipeline page (``serve --pipeline-bucket``).
     """
 
     home: Path = field(default_factory=lambda: DEFAULT_HOME.expanduser())
@@ -56,6 +58,7 @@ class ServiceSettings:
     threads_per_session: int = 1
     request_timeout_s: float = 30.0
     train_command: list[str] | None = None
+    pipeline_bucket: str | None = None
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).expanduser()

@@ -47,6 +47,7 @@ __all__ = ["Trainer", "train_argv"]
 log = logging.getLogger(__name__)
 
 _INTERRUPTED = "interrupted: the server stopped while this version was training; train it again"
+_CANCELLED = "cancelled by the user"
 
 
 def train_argv(
@@ -77,6 +78,8 @@ class Trainer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopping = False
         self._lock = threading.Lock()
+        self._running_id: int | None = None
+        self._cancelled: set[int] = set()
 
     # --- lifecycle -------------------------------------------------------------------------
     def recover(self) -> None:
@@ -110,6 +113,17 @@ class Trainer:
     def run_now(self, version_id: int) -> None:
         """Train in the calling thread (the CLI's local mode)."""
         self._run(version_id)
+
+    def cancel(self, version_id: int) -> None:
+        """Cancel a queued or running training job: the version becomes TRAINING_FAILED with
+        "cancelled by the user" (a running child process is terminated)."""
+        with self._lock:
+            self._cancelled.add(version_id)
+            proc = self._proc if self._running_id == version_id else None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+        else:  # queued: the worker skips it (its status is no longer TRAINING_IN_PROGRESS)
+            self._finish(version_id, ok=False, message=_CANCELLED)
 
     def shutdown(self) -> None:
         """Stop the worker; a job in progress is terminated and marked failed."""
@@ -146,6 +160,7 @@ class Trainer:
             version_dir = Path(row.model_dir).parent
             budget = row.time_budget_s
             train_lines, test_lines = _job_lines(s, row)
+        self._running_id = version_id
         try:
             train_path, test_path = self._snapshot(version_dir / "input", train_lines, test_lines)
         except CustomLabelsError as exc:
@@ -163,7 +178,9 @@ class Trainer:
         rc = self._child(version_id, argv, version_dir, log_path, env)
         if rc == 0 and not self._stopping and (version_dir / "model" / CARD_NAME).is_file():
             self._evaluate(version_id, version_dir, train_lines + test_lines, log_path, env)
-        if self._stopping:
+        if version_id in self._cancelled:
+            self._finish(version_id, ok=False, message=_CANCELLED)
+        elif self._stopping:
             self._finish(version_id, ok=False, message=_INTERRUPTED)
         elif rc != 0:
             self._finish(version_id, ok=False, message=_tail(log_path, rc))
@@ -176,8 +193,8 @@ class Trainer:
         """Run one child process (its output appended to ``log_path``); return its exit code."""
         with log_path.open("ab") as out:
             with self._lock:
-                if self._stopping:  # shutting down: never start a child nobody will stop
-                    return -15
+                if self._stopping or version_id in self._cancelled:
+                    return -15  # shutting down or cancelled: never start a child nobody stops
                 proc = self._proc = subprocess.Popen(
                     argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env
                 )
