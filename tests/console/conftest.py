@@ -179,29 +179,7 @@ def wait_for(check: Any, timeout_s: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-# --- the browser: one Chromium per session, a fresh context (cookies) per test -------------
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
+# --- the browser: one Chromium per session (tests/conftest.py), a fresh context per test ---
 
 
 @pytest.fixture

@@ -138,6 +138,14 @@ def hostile_project(server: Server) -> str:
             "lab-metadata": {"class-map": {}, "type": "groundtruth/object-detection"},
         },
     ]
+    # CreateDataset checks that each line's image exists: the hostile name is a real image, and
+    # five plain lines keep the one line that escapes its bucket under the 20 %-invalid rule
+    images = server.buckets / BUCKET / "images"
+    real = sorted(images.glob("*.jpg"))[0]
+    (images / '"><img src=x onerror=alert(1)>.jpg').write_bytes(real.read_bytes())
+    for n in range(5):
+        (images / f"plain-{n}.jpg").write_bytes(real.read_bytes())
+        lines.append({**lines[0], "source-ref": f"s3://{BUCKET}/images/plain-{n}.jpg"})
     path = server.buckets / BUCKET / "hostile.manifest"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     with Console(server.url) as c:

@@ -4,55 +4,45 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
 from customlabels.evaluation.outputs import EvaluationOutput
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
-
-def render(html: Path, png: Path) -> dict:
-    """Open ``html`` in Chromium, screenshot the full page into ``png``; returns page facts."""
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM.is_file(), f"{CHROMIUM} missing: run scripts/install-system.sh"
+def render(browser: Any, html: Path, png: Path) -> dict:
+    """Open ``html`` in ``browser`` (the shared Chromium of tests/conftest.py), screenshot the
+    full page into ``png``; returns page facts."""
     requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(html.as_uri(), wait_until="load")
-            facts = page.evaluate(
-                """() => ({
-                    images: document.images.length,
-                    broken: [...document.images].filter(i => !i.complete || i.naturalWidth === 0)
-                        .map(i => i.alt),
-                    figures: document.querySelectorAll('.gallery figure').length,
-                    rows: document.querySelectorAll('table tr').length,
-                    title: document.title,
-                })"""
-            )
-            page.screenshot(path=str(png), full_page=True)
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(html.as_uri(), wait_until="load")
+        facts = page.evaluate(
+            """() => ({
+                images: document.images.length,
+                broken: [...document.images].filter(i => !i.complete || i.naturalWidth === 0)
+                    .map(i => i.alt),
+                figures: document.querySelectorAll('.gallery figure').length,
+                rows: document.querySelectorAll('table tr').length,
+                title: document.title,
+            })"""
+        )
+        page.screenshot(path=str(png), full_page=True)
+    finally:
+        context.close()
     facts["requests"] = requests
     return facts
 
 
-def test_report_renders_offline(detector_eval: EvaluationOutput, tmp_path: Path) -> None:
+def test_report_renders_offline(
+    browser: Any, detector_eval: EvaluationOutput, tmp_path: Path
+) -> None:
     report = detector_eval.files["report"]
     png = tmp_path / "report.png"
-    facts = render(report, png)
+    facts = render(browser, report, png)
     assert facts["requests"] == [report.as_uri()]  # nothing but the page itself
     assert facts["broken"] == []
     assert facts["figures"] == 8  # every test image (fewer than --max-images)
@@ -66,7 +56,10 @@ def test_report_renders_offline(detector_eval: EvaluationOutput, tmp_path: Path)
 
 
 def test_compare_page_renders_offline(
-    tmp_path: Path, tiny_detector_dir: Path, detector_test_set: tuple[Path, dict[str, Path]]
+    browser: Any,
+    tmp_path: Path,
+    tiny_detector_dir: Path,
+    detector_test_set: tuple[Path, dict[str, Path]],
 ) -> None:
     from customlabels.evaluation.compare import compare_models
 
@@ -74,7 +67,7 @@ def test_compare_page_renders_offline(
     out = compare_models(
         tiny_detector_dir, tiny_detector_dir, manifest, tmp_path, n_boot=100, bucket_map=buckets
     )
-    facts = render(out.files["html"], tmp_path / "compare.png")
+    facts = render(browser, out.files["html"], tmp_path / "compare.png")
     assert facts["requests"] == [out.files["html"].as_uri()]
     assert facts["broken"] == [] and facts["images"] == 2  # joint PR curves, reliability
     assert facts["rows"] >= 1 + 8 + 1 + len(out.evaluations[0].labels)

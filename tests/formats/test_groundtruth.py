@@ -160,7 +160,7 @@ BOX = {"class_id": 0, "left": 10, "top": 20, "width": 30, "height": 40}
         ("[1, 2]", "ERROR_INVALID_JSON_LINE", True),
         ({"boxes": 1}, "ERROR_MISSING_SOURCE_REF", True),
         ({**det_line(), "source-ref": 7}, "ERROR_INVALID_SOURCE_REF_FORMAT", True),
-        ({"source-ref": "s3://b/k.jpg"}, "ERROR_NO_LABEL_ATTRIBUTES", True),
+        ({"source-ref": "s3://b/k.jpg", "note": "x"}, "ERROR_NO_LABEL_ATTRIBUTES", True),
         (det_line(annotations=[{**BOX, "class_id": 5}]), "ERROR_MISSING_CLASS_MAP_ID", True),
         (det_line(annotations=[{**BOX, "left": -3}]), "ERROR_INVALID_BOUNDING_BOX", True),
         (det_line(annotations=[{**BOX, "width": 500}]), "ERROR_INVALID_BOUNDING_BOX", True),
@@ -224,6 +224,14 @@ def test_malformed_lines(line: dict[str, Any] | str, code: str, line_invalid: bo
     assert len(ds) == (1 if line_invalid else 2)
     assert report.total_lines == 2
     assert 1 not in report.invalid_lines
+
+
+def test_a_line_with_only_a_source_ref_is_an_unlabelled_image_not_a_training_image() -> None:
+    ds, report = parse(det_line("s3://bucket/images/good.jpg"), {"source-ref": "s3://b/k.jpg"})
+    issue = next(i for i in report.issues if i.code == "WARNING_UNLABELED_IMAGE")
+    assert issue.line == 2 and issue.severity == "warning"
+    assert 2 not in report.invalid_lines and 2 in report.ignored_lines
+    assert [r.ref for r in ds.images] == ["s3://bucket/images/good.jpg"]
 
 
 def test_summary_shape() -> None:

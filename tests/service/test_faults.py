@@ -97,14 +97,20 @@ def test_killed_during_training_the_version_fails_and_its_half_model_is_never_se
 
 
 def _big_manifest(buckets: Path, bccd_buckets: Path, copies: int) -> str:
-    """A manifest of ``copies`` × the 12 BCCD lines, each with its own source-ref."""
-    lines = (bccd_buckets / "bccd-demo" / "manifests" / "train.manifest").read_text().split("\n")
+    """A manifest of ``copies`` × the 12 BCCD lines, each with its own source-ref and its own
+    image file (a hard link: CreateDataset checks that every line's image exists)."""
+    source = bccd_buckets / "bccd-demo"
+    lines = (source / "manifests" / "train.manifest").read_text().split("\n")
     lines = [line for line in lines if line]
     out = []
     for n in range(copies):
         for line in lines:
             entry = json.loads(line)
+            original = entry["source-ref"].split("s3://bccd-demo/", 1)[1]
             entry["source-ref"] = entry["source-ref"].replace("/images/", f"/copy{n}/")
+            target = buckets / "bccd-demo" / entry["source-ref"].split("s3://bccd-demo/", 1)[1]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source / original, target)
             out.append(json.dumps(entry))
     (buckets / "big").mkdir(parents=True)
     (buckets / "big" / "train.manifest").write_text("\n".join(out) + "\n")
@@ -147,7 +153,7 @@ def test_killed_during_create_dataset_the_dataset_is_all_there_or_not_at_all(
         described = client.describe_projects()["ProjectDescriptions"]
         assert [p["ProjectArn"] for p in described] == [project]
         assert described[0].get("Datasets", []) == []  # the transaction never committed
-        shutil.copytree(bccd_buckets / "bccd-demo", buckets / "bccd-demo")
+        shutil.copytree(bccd_buckets / "bccd-demo", buckets / "bccd-demo", dirs_exist_ok=True)
         dataset = client.create_dataset(
             ProjectArn=project,
             DatasetType="TRAIN",

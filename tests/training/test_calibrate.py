@@ -18,6 +18,7 @@ from customlabels.evaluation.reliability import reliability
 from customlabels.inference.calibration import Calibration
 from customlabels.inference.predictor import Predictor
 from customlabels.training.calibrate import (
+    MIN_CALIBRATION_INSTANCES,
     MIN_OWN_INSTANCES,
     fit_calibration,
     fit_score_map,
@@ -169,3 +170,13 @@ def test_a_model_with_shifted_raw_scores_still_reports_calibrated_confidences(
         np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)
         found += len(got)
     assert found > 0
+
+
+def test_too_little_validation_evidence_leaves_the_raw_scores() -> None:
+    """Five validation boxes in all: no map (a flat one would make every confidence equal)."""
+    records, preds = _records_and_preds({0: MIN_CALIBRATION_INSTANCES // 2}, seed=1)
+    fit = fit_calibration(records, preds, ["bee"], detection=True)
+    assert fit.card == {}
+    scores = np.array([0.1, 0.5, 0.9])
+    np.testing.assert_array_equal(fit.calibration.apply(scores, np.zeros(3, int)), scores)
+    assert 0 < fit.thresholds["bee"] < 1

@@ -162,7 +162,7 @@ def parse_ground_truth(
     paths: dict[int, Path] = {}
     if resolve is not None:
         paths = check_refs(parsed, report, resolve, Path.is_file if check_files else None)
-    parsed = [p for p in parsed if p.number not in report.invalid_lines]
+    parsed = [p for p in parsed if p.number not in report.invalid_lines and not p.unlabeled]
 
     by_ref: dict[str, ParsedLine] = {}
     merged: list[ParsedLine] = []

@@ -59,6 +59,8 @@ class ParsedLine:
     classification_attrs: list[str] = field(default_factory=list)
     raw_annotations: int = 0
     merged_lines: list[int] = field(default_factory=list)
+    # only a source-ref: an image waiting for its labels (a dataset entry, not a training image)
+    unlabeled: bool = False
 
 
 class LineParser:
@@ -114,6 +116,16 @@ class LineParser:
         self.refs[number] = ref
         line = ParsedLine(number=number, ref=ref)
         n_issues = len(rep.issues)
+        if not set(obj) - {SOURCE_REF, SOURCE_REF + META_SUFFIX}:
+            rep.warning(
+                number,
+                "WARNING_UNLABELED_IMAGE",
+                "no label attribute: an unlabelled image, not used for training until labelled",
+                SOURCE_REF,
+            )
+            rep.ignore_line(number)
+            line.unlabeled = True
+            return line
         attrs = self._label_attributes(obj, number, n_issues)
         if attrs is None:
             return None

@@ -21,6 +21,7 @@ its largest dependencies.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from customlabels.inference.calibration import Calibration, ScoreMap
 from customlabels.training.selection import label_thresholds
 
 __all__ = [
+    "MIN_CALIBRATION_INSTANCES",
     "MIN_OWN_INSTANCES",
     "MIN_THRESHOLD_INSTANCES",
     "CalibrationFit",
@@ -45,8 +47,13 @@ __all__ = [
     "isotonic",
 ]
 
+log = logging.getLogger(__name__)
+
 #: Validation instances (boxes, or images for a classifier) a label needs for its own map.
 MIN_OWN_INSTANCES = 30
+#: Below this many validation instances of all labels together no map is fitted: a map from a
+#: handful of outcomes is flat (every confidence the same), which says less than the raw score.
+MIN_CALIBRATION_INSTANCES = 10
 #: Below this many validation instances a label's threshold is mostly the pooled one: said so.
 MIN_THRESHOLD_INSTANCES = 10
 METHOD = "isotonic regression (pool-adjacent-violators), block rates (tp + 1) / (n + 2)"
@@ -152,6 +159,18 @@ def fit_calibration(
         min_own: validation instances a label needs for its own map.
     """
     raw = _metrics(records, preds, labels, detection, multi_label)
+    total = sum(m.num_gt for m in raw.per_label.values())
+    if total < MIN_CALIBRATION_INSTANCES:
+        log.warning(
+            "calibration: not fitted, %d validation %s (at least %d needed); confidences are the "
+            "model's raw scores",
+            total,
+            "boxes" if detection else "images",
+            MIN_CALIBRATION_INSTANCES,
+        )
+        return CalibrationFit(
+            {}, label_thresholds(raw.per_label), raw.to_dict(), Calibration(tuple(labels))
+        )
     pooled = fit_score_map(*pooled_outcomes(raw.per_label))
     own = {
         name: fit_score_map(m.matches.scores, m.matches.is_tp[0])
