@@ -64,15 +64,17 @@ def _pixel_boxes(labels: list[dict[str, Any]], size_wh: tuple[int, int]) -> list
 
 
 def _with_boxes(ctx: Context, bucket: str, item: PipelineResult) -> None:
-    """Set ``item``'s size and pixel boxes (reads the image's header; unreadable: no boxes)."""
-    if not any(lab.get("Geometry") for lab in item.labels):
+    """Set ``item``'s size and pixel boxes (reads the image for its size). An unreadable image
+    or a malformed geometry leaves the result without boxes: its labels are still listed."""
+    if not any(isinstance(lab, dict) and lab.get("Geometry") for lab in item.labels):
         return
     try:
         data = ctx.buckets.get(bucket, item.key, max_bytes=ctx.settings.s3_limits.max_bytes)
-        item.size_wh = read_size_wh(data, item.key, ctx.settings.s3_limits)
-    except CustomLabelsError:
+        size_wh = read_size_wh(data, item.key, ctx.settings.s3_limits)
+        item.boxes = _pixel_boxes(item.labels, size_wh)
+    except (CustomLabelsError, KeyError, TypeError, ValueError):
         return
-    item.boxes = _pixel_boxes(item.labels, item.size_wh)
+    item.size_wh = size_wh
 
 
 def _bucket(ctx: Context) -> str:
