@@ -240,3 +240,52 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
         b.close()
+
+
+# --- a scripted detector: known predictions, for what needs boxes at every confidence --------
+
+
+def _scripted_evaluation(
+    model_dir: Path, test_manifest: Path, out_dir: Path, bucket_map: dict[str, Path]
+):  # type: ignore[no-untyped-def]
+    """Evaluate ``model_dir``'s card on ``test_manifest`` with scripted predictions instead of
+    its network, and write every evaluation output into ``out_dir`` (no report).
+
+    Per image: each ground-truth box but every fourth is predicted exactly (a true positive)
+    with a confidence drawn in 0.15–0.99, plus one false positive (a 20 px box in the top-left
+    corner, the first label) drawn in 0.05–0.7: predictions on both sides of the assumed 0.5,
+    deterministic (seed 0). The tiny trained detectors may find nothing on a given run.
+    """
+    import numpy as np
+
+    from customlabels.core.detections import Detections
+    from customlabels.core.model_card import ModelCard
+    from customlabels.evaluation.outputs import write_outputs
+    from customlabels.evaluation.run import evaluate_predictions, load_test_set
+
+    card = ModelCard.load(model_dir)
+    records, _ = load_test_set(test_manifest, card.labels, card.task, bucket_map=bucket_map)
+    rng = np.random.default_rng(0)
+    preds = []
+    for rec in records:
+        keep = [k for k in range(len(rec.boxes)) if k % 4 != 3]
+        boxes = [rec.boxes[k] for k in keep] + [np.array([0.0, 0.0, 20.0, 20.0])]
+        labels = [int(rec.box_labels[k]) for k in keep] + [0]
+        scores = [*rng.uniform(0.15, 0.99, len(keep)), rng.uniform(0.05, 0.7)]
+        preds.append(
+            Detections(
+                np.asarray(scores, np.float64),
+                np.asarray(labels, np.int64),
+                np.asarray(boxes, np.float64).reshape(-1, 4),
+            )
+        )
+    ev = evaluate_predictions(card, records, preds, n_boot=50)
+    ev.test_manifest = Path(test_manifest)
+    return write_outputs(ev, out_dir, report=False)
+
+
+@pytest.fixture(scope="session")
+def scripted_evaluation() -> Callable[..., object]:
+    """``fn(model_dir, test_manifest, out_dir, bucket_map) -> EvaluationOutput``: an evaluation
+    written from scripted predictions (see :func:`_scripted_evaluation`)."""
+    return _scripted_evaluation

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,30 @@ def model_project(
     import_model_version(server.ctx, arn, "v1", model)
     import_model_version(server.ctx, arn, "v2", tiny_detector_dir)
     return "bees-model", "v1"
+
+
+@pytest.fixture(scope="session")
+def scripted_version(
+    server: Server,
+    model_project: tuple[str, str],
+    tiny_detector_dir: Path,
+    scripted_evaluation: Callable[..., object],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """Version ``scripted`` of the model project: the tiny detector's folder with an
+    evaluation written from scripted predictions (on both sides of the assumed thresholds)."""
+    from customlabels.service import projects, versions
+
+    model = tmp_path_factory.mktemp("scripted") / "model"
+    shutil.copytree(tiny_detector_dir, model, ignore=shutil.ignore_patterns("checkpoints"))
+    lines = (server.buckets / BUCKET / "output.manifest").read_text().splitlines()
+    test = model.parent / "test.manifest"
+    test.write_text("\n".join(ln for ln in lines if "Beehive---3-14" in ln) + "\n")
+    scripted_evaluation(model, test, model / "evaluation", {BUCKET: server.buckets / BUCKET})
+    project, _ = model_project
+    arn = projects.project_arn_of(server.ctx, project)
+    versions.import_model_version(server.ctx, arn, "scripted", model)
+    return "scripted"
 
 
 def wait_for(check: Any, timeout_s: float = 60.0) -> None:

@@ -55,6 +55,28 @@ def test_new_user_flow_sign_in_import_browse(page: Any, server: Server) -> None:
     shot(page, "06-image")
 
 
+def test_pr_curves_follow_a_slider_below_the_assumed_threshold(
+    page: Any, model_project: tuple[str, str], scripted_version: str
+) -> None:
+    """The slider goes under the assumed threshold (stored scores from 1 %): recall rises, F1
+    changes and the dot on bee's precision-recall curve moves right."""
+    sign_in(page)
+    project, _ = model_project
+    page.goto(f"/console/projects/{project}/versions/{scripted_version}/evaluation")
+    row = page.locator("#thresholds tr", has_text="bee").first
+    dot = page.locator(f"#{row.get_attribute('data-curve')} circle.at")
+    before = (row.locator(".r").inner_text(), row.locator(".f1").inner_text())
+    cx_before = float(dot.get_attribute("cx"))
+    slider = row.get_by_label("Threshold of bee")
+    assert slider.get_attribute("min") == "1" and int(slider.get_attribute("value")) >= 50
+    slider.fill("10")
+    after = (row.locator(".r").inner_text(), row.locator(".f1").inner_text())
+    assert float(after[0]) > float(before[0]) and after[1] != before[1], (before, after)
+    assert float(dot.get_attribute("cx")) > cx_before
+    assert page.locator("figure.pr-curve polyline.curve").count() >= 1
+    shot(page, "07b-evaluation-pr-curves")
+
+
 def test_use_the_model_then_sign_out(
     page: Any, server: Server, model_project: tuple[str, str], tmp_path: Path
 ) -> None:

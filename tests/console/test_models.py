@@ -3,6 +3,8 @@ snippets, each run against the live server."""
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
@@ -75,8 +77,6 @@ def test_try_an_image_shows_boxes_and_errors(
 def test_snippets_run_against_the_server(
     console: Console, running: tuple[str, str], server: Server, tmp_path: Path
 ) -> None:
-    import html
-
     project, version = running
     page = console.get(f"/console/projects/{project}/versions/{version}").text
     codes = [
@@ -117,9 +117,10 @@ def test_evaluation_page_thresholds_and_outcome_filter(
     page = console.get(base).text
     assert "Evaluation on 10 test images" in page
     assert "Assumed threshold" in page and "Precision (95% interval)" in page
-    rows = re.findall(r'<tr data-scores="([^"]*)" data-gt="(\d+)">', page)
+    rows = re.findall(r'<tr data-scores="([^"]*)" data-gt="(\d+)"', page)
     assert rows and any(int(gt) > 0 for _, gt in rows)
     fps = console.get(base, params={"label": "bee", "outcome": "fp"}).text
+    assert "Test images (" in fps, fps[-3000:]
     shown = int(re.search(r"Test images \((\d+) of 10\)", fps).group(1))  # type: ignore[union-attr]
     every = int(re.search(r"Test images \((\d+) of 10\)", page).group(1))  # type: ignore[union-attr]
     assert shown <= every == 10
@@ -129,11 +130,36 @@ def test_evaluation_page_thresholds_and_outcome_filter(
     assert console.get(image).headers["content-type"] == "image/jpeg"
 
 
+def test_evaluation_page_draws_a_pr_curve_per_label_and_slides_below_the_threshold(
+    console: Console, model_project: tuple[str, str], scripted_version: str
+) -> None:
+    """One SVG precision-recall curve per label of the table, a point per distinct confidence;
+    the sliders go down to the 1 % floor, under scores that lie below the assumed threshold."""
+    project, _ = model_project
+    page = console.get(f"/console/projects/{project}/versions/{scripted_version}/evaluation").text
+    row = r'<tr data-scores="([^"]*)" data-gt="(\d+)" data-curve="[^"]+">'
+    rows = re.findall(row + r"\s*<td>.*?</svg> ([^<]+)</td>", page, re.S)
+    curves = re.findall(r'<figure class="pr-curve" data-label="([^"]+)">', page)
+    assert rows and curves == [name for _, _, name in rows]
+    drawn = re.findall(r'<polyline class="curve"[^>]* points="([^"]+)"', page)
+    with_gt = [(json.loads(html.unescape(s)), int(gt)) for s, gt, _ in rows if int(gt)]
+    assert with_gt and len(drawn) == len(with_gt)
+    for points, (scores, _) in zip(drawn, with_gt, strict=True):
+        # the start at recall 0, then one point per distinct confidence (thinned above 300)
+        distinct = len({c for c, _ in scores})
+        n = len(points.split()) - 1
+        assert n == distinct if distinct <= 300 else 150 <= n <= 301
+    assert page.count("no test instances") == len(rows) - len(with_gt)
+    assert set(re.findall(r'class="threshold" type="range" min="(\d+)"', page)) == {"1"}
+    values = [int(v) for v in re.findall(r'class="threshold"[^>]* value="(\d+)"', page)]
+    scores = [json.loads(html.unescape(s)) for s, _, _ in rows]
+    assert any(c * 100 < v for pairs, v in zip(scores, values, strict=True) for c, _ in pairs)
+
+
 def test_saving_a_threshold_writes_the_model_card(
     console: Console, model_project: tuple[str, str], server: Server
 ) -> None:
-    from customlabels.inference.model_card import ModelCard
-
+    from customlabels.core.model_card import ModelCard
     from customlabels.service import versions
 
     project, _ = model_project

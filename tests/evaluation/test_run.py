@@ -4,6 +4,7 @@ evaluation manifest read back through the Ground Truth importer."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,43 @@ def test_evaluation_manifest_round_trip(
                 n_tp_gt += sum(1 for d in details if d and d["is-true-positive"])
     assert n_fn == sum(o.count(Kind.FALSE_NEGATIVE) for o in outcomes)
     assert n_tp_gt == sum(o.count(Kind.TRUE_POSITIVE) for o in outcomes)
+
+
+def test_label_scores_reach_below_the_assumed_threshold(
+    tiny_detector_dir: Path,
+    detector_test_set: tuple[Path, dict[str, Path]],
+    scripted_evaluation: Callable[..., EvaluationOutput],
+    tmp_path: Path,
+) -> None:
+    """label_scores.json keeps every prediction from the 1 % floor up: at the assumed threshold
+    it gives the summary's counts, and it holds the lower ones the manifest leaves out."""
+    from customlabels.evaluation.curves import scores_at_threshold
+
+    manifest, buckets = detector_test_set
+    out = scripted_evaluation(tiny_detector_dir, manifest, tmp_path / "evaluation", buckets)
+    stored = _strict_json(out.files["scores"])
+    assert stored["floor"] == 0.01
+    metrics = out.evaluation.metrics
+    assert stored["labels"].keys() == metrics.per_label.keys()
+    below = 0
+    for name, entry in stored["labels"].items():
+        pairs = entry["scores"]
+        assert all(c >= 0.01 for c, _ in pairs)
+        assert [c for c, _ in pairs] == sorted((c for c, _ in pairs), reverse=True)
+        assert entry["num_gt"] == metrics.per_label[name].num_gt
+        at = scores_at_threshold(
+            [c for c, _ in pairs], [t for _, t in pairs], entry["num_gt"], entry["threshold"]
+        )
+        mine = metrics.per_label[name].at_threshold
+        assert (at.tp, at.fp) == (mine.tp, mine.fp)
+        below += sum(1 for c, _ in pairs if c < entry["threshold"])
+    assert below > 0
+    # the manifest still keeps only what the served model returns (at the thresholds)
+    lines = [json.loads(x) for x in out.files["manifest"].read_text().splitlines()]
+    kept = [o["confidence"] for x in lines for o in x[PREDICTIONS_KEY + "-metadata"]["objects"]]
+    assert kept and min(kept) >= 0.5
+    total = sum(len(e["scores"]) for e in stored["labels"].values())
+    assert total == len(kept) + below
 
 
 @pytest.mark.parametrize("which", ["detector", "classifier"])

@@ -7,7 +7,8 @@
 - ``/console``: the web console (:mod:`customlabels.console`), on the same context.
 
 The app opens the service's :class:`~customlabels.service.Context` on startup (or uses one
-given) and closes it on shutdown. Nothing here imports torch.
+given) and closes it on shutdown; with ``settings.pipeline_model`` it also runs the embedded
+pipeline on the pipeline bucket for as long as it serves. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from customlabels.api.rest import router
 from customlabels.console import install_console
 from customlabels.errors import InvalidParameterError
 from customlabels.service.context import Context, open_context
+from customlabels.service.pipeline_runner import start_embedded_pipeline
 from customlabels.service.settings import ServiceSettings
 
 __all__ = ["create_app"]
@@ -47,9 +49,13 @@ def create_app(settings: ServiceSettings, context: Context | None = None) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = context is None
         app.state.ctx = context or open_context(settings)
+        pipeline = None
         try:
+            pipeline = app.state.pipeline = start_embedded_pipeline(settings)
             yield
         finally:
+            if pipeline is not None:
+                await run_in_threadpool(pipeline.stop)
             if owned:
                 app.state.ctx.close()
 

@@ -117,6 +117,13 @@ def serve(
         "--pipeline-bucket",
         help="Bucket `customlabels pipeline run` processes (the console's pipeline page).",
     ),
+    pipeline_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--pipeline-model",
+            help="Model folder: run the embedded pipeline on --pipeline-bucket in the server.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the Rekognition-compatible API (boto3 at POST /, REST under /v1, docs at /docs)
     and the web console at /console."""
@@ -136,6 +143,7 @@ def serve(
         host=host,
         port=port,
         pipeline_bucket=pipeline_bucket,
+        pipeline_model=pipeline_model,
     )
     if max_image_bytes is not None:
         settings.request_limits = replace(settings.request_limits, max_bytes=max_image_bytes)

@@ -1,7 +1,8 @@
 """Write everything ``customlabels evaluate`` produces into ``--out`` (default
 ``MODEL_DIR/evaluation/``) and record the test metrics in the model card.
 
-Files: ``EvaluationSummary.json``, ``evaluation.manifest``, ``pr_curves.png``,
+Files: ``EvaluationSummary.json``, ``evaluation.manifest``, ``label_scores.json`` (every
+prediction from a 1 % floor up, for threshold exploration), ``pr_curves.png``,
 ``f1_confidence.png``, ``reliability.png``, ``confusion_matrix.png`` (classification),
 ``report.html``.
 """
@@ -25,6 +26,7 @@ from customlabels.evaluation.plots import (
 )
 from customlabels.evaluation.report import render_report
 from customlabels.evaluation.run import Evaluation, PredictorLike, evaluate
+from customlabels.evaluation.scores import SCORES_NAME, write_label_scores
 from customlabels.evaluation.summary import card_test_metrics, evaluation_summary
 
 __all__ = ["EvaluationOutput", "evaluate_model", "write_outputs"]
@@ -64,6 +66,7 @@ def write_outputs(
     files["summary"] = summary_path
     outcomes = ev.outcomes()
     files["manifest"] = write_evaluation_manifest(ev, out_dir / MANIFEST_NAME, outcomes)
+    files["scores"] = write_label_scores(ev, out_dir / SCORES_NAME)
     name = ev.card.version_name or "model"
     plots = {
         "Precision–recall per label (IoU 0.5)"

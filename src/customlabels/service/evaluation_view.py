@@ -1,12 +1,14 @@
 """A version's test-set evaluation as a person explores it: per label the stored predictions
 (confidence, true or false positive) and the number of ground-truth objects, so precision,
-recall and F1 can be recomputed at any threshold from the assumed one up without running the
-model again; the test images with their true positives, false positives and misses; and saving
-a label's threshold into the version's model card.
+recall and F1 can be recomputed at any threshold from a 1 % floor up without running the
+model again, and its precision–recall curve drawn; the test images with their true positives,
+false positives and misses; and saving a label's threshold into the version's model card.
 
-Read from ``model/evaluation/evaluation.manifest`` (written by ``customlabels evaluate``), which
-keeps the predictions at or above each label's assumed threshold: a threshold below it cannot
-be explored from stored predictions (the page says so).
+The scores come from ``model/evaluation/label_scores.json`` (every prediction from the floor
+up); the images from ``evaluation.manifest`` (predictions at the assumed thresholds, what the
+served model returns). Both are written by ``customlabels evaluate``. An evaluation written
+before ``label_scores.json`` existed falls back to the manifest's predictions: its floor is
+then the assumed threshold.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = ["EvalImage", "LabelScores", "evaluation_image", "evaluation_view", "s
 _PREDICTIONS = "customlabels-predictions"
 _DETAILS = "rekognition-custom-labels-evaluation-details"
 _OUTCOMES = ("tp", "fp", "miss")
+_SCORES = "label_scores.json"
 
 
 @dataclass
@@ -34,14 +37,40 @@ class LabelScores:
     """What a threshold slider needs for one label.
 
     Attributes:
-        threshold: the assumed threshold (0–1) the stored predictions start from.
+        threshold: the assumed threshold (0–1).
         scores: ``[confidence (0–1), 1 if a true positive else 0]`` per stored prediction.
         num_gt: ground-truth objects (or images) of the label in the test set.
+        floor: the lowest stored confidence a threshold can go down to (0–1).
     """
 
     threshold: float
     scores: list[list[float]] = field(default_factory=list)
     num_gt: int = 0
+    floor: float = 0.0
+
+    def curve(self, max_points: int = 300) -> list[tuple[float, float]]:
+        """The precision–recall curve over the stored scores: ``(recall, precision)`` (0–1)
+        keeping predictions ``>= c`` for each distinct confidence ``c``, highest first, thinned
+        to at most ``max_points`` (the last point kept). Empty without ground truth."""
+        if not self.num_gt:
+            return []
+        ranked = sorted(self.scores, key=lambda p: -p[0])
+        points: list[tuple[float, float]] = []
+        tp = 0
+        for i, (conf, hit) in enumerate(ranked):
+            tp += int(hit)
+            if i + 1 == len(ranked) or ranked[i + 1][0] != conf:
+                points.append((tp / self.num_gt, tp / (i + 1)))
+        step = max(1, -(-len(points) // max_points))
+        return points[::step] + ([points[-1]] if points and (len(points) - 1) % step else [])
+
+    def at(self, threshold: float) -> tuple[float, float] | None:
+        """``(recall, precision)`` keeping ``confidence >= threshold``; None when nothing is
+        kept or the label has no ground truth."""
+        kept = [hit for conf, hit in self.scores if conf >= threshold]
+        if not kept or not self.num_gt:
+            return None
+        return sum(kept) / self.num_gt, sum(kept) / len(kept)
 
 
 @dataclass
@@ -54,6 +83,24 @@ class EvalImage:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     missed: list[dict[str, Any]] = field(default_factory=list)
     outcomes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _stored_scores(model_dir: Path) -> dict[str, LabelScores] | None:
+    """The per-label scores of ``label_scores.json``; None when the evaluation predates it."""
+    path = model_dir / "evaluation" / _SCORES
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    floor = float(stored.get("floor", 0.0))
+    return {
+        name: LabelScores(
+            float(entry["threshold"]),
+            [[float(c), float(t)] for c, t in entry["scores"]],
+            int(entry["num_gt"]),
+            floor,
+        )
+        for name, entry in (stored.get("labels") or {}).items()
+    }
 
 
 def _manifest(ctx: Context, version_arn: str) -> tuple[Path, list[str]]:
@@ -100,11 +147,13 @@ def evaluation_view(
         outcome: ``tp``, ``fp`` or ``miss`` ("" = any outcome).
 
     Returns:
-        ``{"labels": {name: LabelScores}, "images": [EvalImage], "total": test images}``.
+        ``{"labels": {name: LabelScores}, "images": [EvalImage], "total": test images}``; the
+        scores from ``label_scores.json`` when present, else from the manifest's predictions
+        (floor = the assumed threshold).
     """
     if outcome and outcome not in _OUTCOMES:
         raise InvalidParameterError(f"outcome: expected one of {_OUTCOMES}, got {outcome!r}")
-    _, lines = _manifest(ctx, version_arn)
+    model_dir, lines = _manifest(ctx, version_arn)
     labels: dict[str, LabelScores] = {}
     images: list[EvalImage] = []
     for i, line in enumerate(lines):
@@ -124,6 +173,9 @@ def evaluation_view(
         )
         if (not outcome and (not label or kinds)) or outcome in kinds:
             images.append(image)
+    for scores in labels.values():
+        scores.floor = scores.threshold
+    labels = _stored_scores(model_dir) or labels
     return {"labels": dict(sorted(labels.items())), "images": images, "total": len(lines)}
 
 
@@ -146,7 +198,7 @@ def set_label_threshold(
         ResourceInUseError: the version is being served (stop it first).
         InvalidParameterError: an unknown label or a threshold outside (0, 1].
     """
-    from customlabels.inference.model_card import ModelCard
+    from customlabels.core.model_card import ModelCard
 
     with ctx.catalog.session() as s:
         row = get_version(s, version_arn)

@@ -30,12 +30,51 @@ _RESULT, _ERROR = ".json", ".error.json"
 
 @dataclass
 class PipelineResult:
-    """One processed image: its key, and either its labels or its error."""
+    """One processed image: its key, and either its labels or its error.
+
+    Attributes:
+        labels: the result's ``CustomLabels`` as DetectCustomLabels returns them.
+        size_wh: the image's size in pixels (None when it has no box or cannot be read).
+        boxes: the labels with a ``Geometry``, in pixels, to draw on the image.
+    """
 
     key: str
     processed_at: str
     labels: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, str] | None = None
+    size_wh: tuple[int, int] | None = None
+    boxes: list[LabelledBox] = field(default_factory=list)
+
+
+def _pixel_boxes(labels: list[dict[str, Any]], size_wh: tuple[int, int]) -> list[LabelledBox]:
+    """The labels' relative ``Geometry.BoundingBox`` (0–1) as pixel boxes (image-level labels,
+    without a geometry, are left out)."""
+    w, h = size_wh
+    return [
+        LabelledBox(
+            str(lab["Name"]),
+            lab["Geometry"]["BoundingBox"]["Left"] * w,
+            lab["Geometry"]["BoundingBox"]["Top"] * h,
+            lab["Geometry"]["BoundingBox"]["Width"] * w,
+            lab["Geometry"]["BoundingBox"]["Height"] * h,
+        )
+        for lab in labels
+        if lab.get("Geometry")
+    ]
+
+
+def _with_boxes(ctx: Context, bucket: str, item: PipelineResult) -> None:
+    """Set ``item``'s size and pixel boxes (reads the image for its size). An unreadable image
+    or a malformed geometry leaves the result without boxes: its labels are still listed."""
+    if not any(isinstance(lab, dict) and lab.get("Geometry") for lab in item.labels):
+        return
+    try:
+        data = ctx.buckets.get(bucket, item.key, max_bytes=ctx.settings.s3_limits.max_bytes)
+        size_wh = read_size_wh(data, item.key, ctx.settings.s3_limits)
+        item.boxes = _pixel_boxes(item.labels, size_wh)
+    except (CustomLabelsError, KeyError, TypeError, ValueError):
+        return
+    item.size_wh = size_wh
 
 
 def _bucket(ctx: Context) -> str:
@@ -49,7 +88,9 @@ def _bucket(ctx: Context) -> str:
 
 
 def pipeline_overview(ctx: Context, newest: int = 24) -> dict[str, Any]:
-    """Counts by status (when the embedded queue is readable), the newest results, failures."""
+    """Counts by status (when the embedded queue is readable), the newest results with their
+    boxes in pixels (each result's image header is read for its size), the failures, and the
+    model folder when this server runs the pipeline itself (``serve --pipeline-model``)."""
     from customlabels.pipeline.status import embedded_status
 
     bucket = _bucket(ctx)
@@ -76,6 +117,7 @@ def pipeline_overview(ctx: Context, newest: int = 24) -> dict[str, Any]:
             failed.append(item)
         else:
             item.labels = list(doc.get("CustomLabels") or [])
+            _with_boxes(ctx, bucket, item)
             results.append(item)
     counts: dict[str, Any] | None = None
     local = ctx.buckets.local_path(bucket, "")
@@ -84,7 +126,14 @@ def pipeline_overview(ctx: Context, newest: int = 24) -> dict[str, Any]:
             counts = embedded_status(local)
         except InvalidParameterError:
             counts = None
-    return {"bucket": bucket, "counts": counts, "results": results, "failed": failed}
+    model = ctx.settings.pipeline_model
+    return {
+        "bucket": bucket,
+        "counts": counts,
+        "results": results,
+        "failed": failed,
+        "model": str(model) if model is not None else None,
+    }
 
 
 def add_result_to_dataset(
@@ -105,17 +154,7 @@ def add_result_to_dataset(
         raise ResourceNotFoundError(f"{key}: no pipeline result in bucket {bucket}") from None
     data = ctx.buckets.get(bucket, key, max_bytes=ctx.settings.s3_limits.max_bytes)
     w, h = read_size_wh(data, key, ctx.settings.s3_limits)
-    boxes = [
-        LabelledBox(
-            str(lab["Name"]),
-            lab["Geometry"]["BoundingBox"]["Left"] * w,
-            lab["Geometry"]["BoundingBox"]["Top"] * h,
-            lab["Geometry"]["BoundingBox"]["Width"] * w,
-            lab["Geometry"]["BoundingBox"]["Height"] * h,
-        )
-        for lab in doc.get("CustomLabels", [])
-        if lab.get("Geometry")
-    ]
+    boxes = _pixel_boxes(list(doc.get("CustomLabels") or []), (w, h))
     ref = f"s3://{bucket}/{key}"
     line = with_boxes({"source-ref": ref}, boxes, (w, h))
     line["bounding-box-metadata"]["human-annotated"] = "no"  # the model's, until corrected

@@ -41,6 +41,9 @@ class ServiceSettings:
             with the current interpreter.
         pipeline_bucket: the bucket ``customlabels pipeline run`` processes, shown on the
             console's pipeline page (``serve --pipeline-bucket``).
+        pipeline_model: a model folder (``model.onnx`` + ``model.json``): the server then runs
+            the embedded pipeline on ``pipeline_bucket`` itself (``serve --pipeline-model``;
+            see :mod:`customlabels.service.pipeline_runner`). None: it only follows the bucket.
     """
 
     home: Path = field(default_factory=lambda: DEFAULT_HOME.expanduser())
@@ -59,6 +62,7 @@ class ServiceSettings:
     request_timeout_s: float = 30.0
     train_command: list[str] | None = None
     pipeline_bucket: str | None = None
+    pipeline_model: Path | None = None
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).expanduser()

@@ -40,6 +40,7 @@ from customlabels.service.catalog import (
 )
 from customlabels.service.context import now
 from customlabels.service.evaluation_summary import publish_results
+from customlabels.service.expert_config import EXPERT_CONFIG_NAME
 from customlabels.service.settings import ServiceSettings
 
 __all__ = ["Trainer", "train_argv"]
@@ -56,13 +57,17 @@ def train_argv(
     out_dir: Path,
     budget_s: float,
     test: Path | None,
+    config: Path | None = None,
 ) -> list[str]:
-    """The command line of one training job (``customlabels train``; see ``docs/training.md``)."""
+    """The command line of one training job (``customlabels train``; see ``docs/training.md``),
+    with ``--config`` when the version has an expert config."""
     prefix = settings.train_command or [sys.executable, "-m", "customlabels.cli.main"]
     argv = [*prefix, "train", str(train_manifest), "--out", str(out_dir)]
     argv += ["--time-budget", f"{budget_s:g}"]
     if test is not None:
         argv += ["--test", str(test)]
+    if config is not None:
+        argv += ["--config", str(config)]
     return argv
 
 
@@ -166,7 +171,15 @@ class Trainer:
         except CustomLabelsError as exc:
             self._finish(version_id, ok=False, message=f"input: {exc.message}")
             return
-        argv = train_argv(self.settings, train_path, version_dir / "model", budget, test_path)
+        config = version_dir / EXPERT_CONFIG_NAME
+        argv = train_argv(
+            self.settings,
+            train_path,
+            version_dir / "model",
+            budget,
+            test_path,
+            config if config.is_file() else None,
+        )
         log_path = version_dir / "train.stdout.log"
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         with self.catalog.session() as s:

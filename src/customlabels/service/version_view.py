@@ -18,6 +18,7 @@ from typing import Any
 from customlabels.errors import ResourceInUseError
 from customlabels.service.catalog import VersionStatus
 from customlabels.service.context import Context, now
+from customlabels.service.expert_config import EXPERT_CONFIG_NAME
 from customlabels.service.versions import get_version
 
 __all__ = ["cancel_training", "version_details"]
@@ -72,7 +73,8 @@ def version_details(ctx: Context, version_arn: str) -> dict[str, Any]:
     Returns:
         ``{"status", "message", "phase", "budget_s", "elapsed_s", "eta_s", "step",
         "val_score", "history" [{step, elapsed_s, loss, val_score}], "log",
-        "evaluation" (the EvaluationSummary dict or None), "min_units"}``; seconds throughout.
+        "evaluation" (the EvaluationSummary dict or None), "min_units", "expert_config" (the
+        YAML text the version was trained with, or None)}``; seconds throughout.
     """
     with ctx.catalog.session() as s:
         row = get_version(s, version_arn)
@@ -99,7 +101,12 @@ def version_details(ctx: Context, version_arn: str) -> dict[str, Any]:
         "log": _tail(model_dir.parent / "train.stdout.log"),
         "evaluation": evaluation,
         "min_units": units,
+        "expert_config": _read(model_dir.parent / EXPERT_CONFIG_NAME),
     }
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
 
 
 def cancel_training(ctx: Context, version_arn: str) -> dict[str, Any]:

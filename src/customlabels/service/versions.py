@@ -29,6 +29,7 @@ from customlabels.service.arns import check_name, parse_arn, version_arn
 from customlabels.service.buckets import s3_object
 from customlabels.service.catalog import DatasetEntryRow, DatasetRow, VersionRow, VersionStatus
 from customlabels.service.context import Context, now
+from customlabels.service.expert_config import check_expert_config, record_expert_config
 from customlabels.service.projects import get_project, page_size, page_token
 from customlabels.service.tags import check_tags
 
@@ -74,6 +75,7 @@ def create_project_version(
     kms_key_id: str | None = None,
     version_description: str | None = None,
     wait: bool = False,
+    expert_config: str | None = None,
 ) -> dict[str, Any]:
     """Train a new model version from the project's datasets.
 
@@ -90,6 +92,9 @@ def create_project_version(
         kms_key_id: refused: artifacts are written unencrypted under the home folder.
         version_description: kept and returned by DescribeProjectVersions.
         wait: train in the calling thread (the CLI's local mode) instead of the worker.
+        expert_config: YAML text of training knobs passed to ``customlabels train --config``
+            (see :mod:`customlabels.service.expert_config`: its shape is checked here, its
+            fields by the training child).
     """
     check_name(version_name, "VersionName")
     for field, data in (("TrainingData", training_data), ("TestingData", testing_data)):
@@ -104,6 +109,7 @@ def create_project_version(
             "home folder (encrypt that volume instead)"
         )
     tags = check_tags(tags)
+    expert_config = check_expert_config(expert_config)
     budget = ctx.settings.train_time_budget_s
     if TIME_BUDGET_TAG in tags:
         budget = parse_duration(tags[TIME_BUDGET_TAG], f"Tags.{TIME_BUDGET_TAG}")
@@ -148,6 +154,7 @@ def create_project_version(
         s.add(row)
         s.flush()
         version_id, arn = row.id, row.arn
+        record_expert_config(Path(row.model_dir).parent, expert_config)
     if wait:
         ctx.trainer.run_now(version_id)
     else:

@@ -29,8 +29,10 @@ async def train(
     name: str,
     version: Annotated[str, Form(max_length=255)],
     budget_s: Annotated[float, Form(gt=0, le=7 * 24 * 3600)] = 900,
+    expert_config: Annotated[str, Form()] = "",
 ) -> Response:
-    """CreateProjectVersion with the budget as the ``customlabels:time-budget`` tag."""
+    """CreateProjectVersion with the budget as the ``customlabels:time-budget`` tag and the
+    optional expert config (YAML; its shape checked by the service, its fields by the child)."""
     ctx = ctx_of(request)
     arn = await call(projects.project_arn_of, ctx, name)
     await call(
@@ -40,6 +42,7 @@ async def train(
         version.strip(),
         testing_data={"AutoCreate": True} if not await call(_has_test, ctx, name) else None,
         tags={TIME_BUDGET_TAG: f"{budget_s:g}"},
+        expert_config=expert_config,
     )
     return done(
         request,

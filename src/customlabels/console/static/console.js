@@ -2,7 +2,7 @@
 // - a confidence slider that hides detections below it, on the "try it" result (no request);
 // - a threshold slider per label on the evaluation page that recomputes precision, recall and
 //   F1 from the stored test predictions (each row carries [confidence, is true positive] pairs
-//   and the number of ground-truth objects);
+//   and the number of ground-truth objects), moving the dot on the label's PR curve;
 // - nothing else: forms and htmx attributes do the rest.
 "use strict";
 
@@ -50,6 +50,12 @@ function applyThreshold(slider) {
   row.querySelector(".counts").textContent = `${tp} / ${fp} / ${gt - tp}`;
   row.querySelector(".t-value").textContent = slider.value;
   row.querySelector(".t-save").value = String(t);
+  // the dot on the label's precision–recall curve (SVG units: 0–100, y down)
+  const dot = document.querySelector(`#${row.dataset.curve} circle.at`);
+  if (dot && tp + fp && gt) {
+    dot.setAttribute("cx", (r * 100).toFixed(2));
+    dot.setAttribute("cy", (100 - p * 100).toFixed(2));
+  }
 }
 
 document.addEventListener("input", (event) => {
