@@ -112,7 +112,12 @@ class SqliteJobQueue:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        # Switching to WAL takes an exclusive lock and does not wait on the busy timeout: a
+        # queue opened while another process works in it is already in WAL, so only a new
+        # file is switched (seen: "database is locked" when a supervisor restarted beside a
+        # worker).
+        if str(self._db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
