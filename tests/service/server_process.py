@@ -22,7 +22,7 @@ import boto3
 import httpx
 from botocore.config import Config
 
-from customlabels.pipeline.local_servers import free_port, wait_until
+from customlabels.pipeline.local_servers import free_port, stop_process, wait_until
 
 _RUN = (
     "import json, sys\n"
@@ -101,10 +101,4 @@ def server_process(home: Path, **settings: Any) -> Iterator[ServerProcess]:
         wait_until(up, 60, "the server to answer")
         yield ServerProcess(url, proc, log)
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_process(proc, grace_s=20)

@@ -29,6 +29,7 @@ __all__ = [
     "rabbitmq_server",
     "redis_server",
     "seaweedfs_server",
+    "stop_process",
     "wait_until",
 ]
 
@@ -69,14 +70,15 @@ def wait_until(
     raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace_s`` seconds; waits until the process is gone."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(timeout=5)
+            proc.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -120,7 +122,7 @@ def redis_server(executable: str | None = None) -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         client.close()
-        _stop(proc)
+        stop_process(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -233,7 +235,7 @@ class _WeedProcess:
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s); its data stays."""
         if self.proc is not None:
-            _stop(self.proc)
+            stop_process(self.proc)
 
 
 @dataclass(frozen=True)
@@ -365,6 +367,6 @@ def moto_server() -> Iterator[str]:
         wait_until(up, 60, "moto_server", every_s=0.2)
         yield endpoint
     finally:
-        _stop(proc)
+        stop_process(proc)
         log.close()
         shutil.rmtree(work, ignore_errors=True)
