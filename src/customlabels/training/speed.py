@@ -2,7 +2,7 @@
 
 A time budget buys very different models on different machines: the same 5 minutes gave
 about 700 detector steps on this project's idle 2-core machine and 168 on a slower one
-(test bee F1 0.69 vs 0.58). :func:`measure_step` times the automatic recipe's detector step
+(test bee F1 0.69 vs 0.58). :func:`time_recipe_step` times the automatic recipe's detector step
 (a batch of eight 320² crops through the two fine-tuned backbone stages, the FPN and the FCOS
 head, forward and backward, AdamW) on random features with the threads training would use;
 :func:`plan_budget` turns a wanted number of steps into a time budget, from the share of a
@@ -23,7 +23,7 @@ from customlabels.training.config import TrainConfig
 from customlabels.training.detector import FCOSNeckHead
 from customlabels.training.resources import torch_threads
 
-__all__ = ["STEP_SHARE", "BudgetPlan", "measure_step", "plan_budget"]
+__all__ = ["STEP_SHARE", "BudgetPlan", "plan_budget", "time_recipe_step"]
 
 #: Share of a detector budget spent in training steps (the rest: the feature cache ≈ 35 %,
 #: validations ≤ 15 %, start-up). Measured on the bee frames: 5-minute runs gave 700 steps at
@@ -53,7 +53,7 @@ class BudgetPlan:
         return asdict(self)
 
 
-def measure_step(threads: int, repeats: int = 4, labels: int = 4) -> float:
+def time_recipe_step(threads: int, repeats: int = 4, labels: int = 4) -> float:
     """Median seconds of one detector training step of the default recipe (see the module
     docstring) with ``threads`` torch threads; the first step (warm-up) is not counted."""
     torch.set_num_threads(max(1, threads))
@@ -97,6 +97,6 @@ def plan_budget(
     """
     if threads <= 0:
         threads = torch_threads(0)  # the one rule for "idle cores"
-    step = measure_step(threads)
+    step = time_recipe_step(threads)
     budget = int(np.clip(round(target_steps * step / STEP_SHARE), min_seconds, max_seconds))
     return BudgetPlan(threads, step, target_steps, budget, int(budget * STEP_SHARE / step))
