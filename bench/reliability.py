@@ -31,11 +31,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import psutil
-from botocore.config import Config
 
+from clients import rekognition_client
 from customlabels.pipeline.local_servers import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,14 +45,7 @@ KINDS = ["valid", "corrupt", "oversized", "wrong-arn", "unsigned", "stopped-mid-
 
 
 def _client(url: str) -> Any:
-    return boto3.client(
-        "rekognition",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        config=Config(retries={"max_attempts": 1}, read_timeout=120),
-    )
+    return rekognition_client(url, KEY, SECRET, read_timeout=120)
 
 
 def _prepare_home(home: Path, model: Path) -> tuple[str, str, str]:

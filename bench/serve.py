@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
-from botocore.config import Config
+
+from clients import rekognition_client
 
 REPO = Path(__file__).resolve().parents[1]
 BCCD = REPO.parent / "shared" / "datasets" / "bccd"
@@ -60,14 +60,7 @@ def _bucket(root: Path, n: int) -> list[str]:
 
 
 def _client(url: str) -> Any:
-    return boto3.client(
-        "rekognition",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        config=Config(retries={"max_attempts": 1}, read_timeout=300, max_pool_connections=16),
-    )
+    return rekognition_client(url, KEY, SECRET, read_timeout=300, pool=16)
 
 
 def _pct(values: list[float], q: float) -> float:
