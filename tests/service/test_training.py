@@ -76,6 +76,11 @@ def _wait_status(ctx: Context, project: str, timeout: float = 30) -> dict[str, o
         time.sleep(0.1)
 
 
+def _pid(ctx: Context) -> int | None:
+    with ctx.catalog.session() as s:
+        return s.query(VersionRow).one().pid
+
+
 def test_the_job_gets_its_snapshot_budget_and_output_folder(make_ctx) -> None:  # type: ignore[no-untyped-def]
     script = "import json, sys; open('argv.json', 'w').write(json.dumps(sys.argv[1:]))"
     ctx = make_ctx(script)
@@ -111,7 +116,7 @@ def test_shutdown_and_restart_never_leave_a_version_in_progress(
     ctx = make_ctx("import time; time.sleep(60)")
     project, _ = _submit(ctx)
     deadline = time.monotonic() + 20
-    while ctx.trainer._proc is None and time.monotonic() < deadline:
+    while _pid(ctx) is None and time.monotonic() < deadline:  # the child started
         time.sleep(0.05)
     # the server answers while the child trains
     assert versions.describe_project_versions(ctx, project)["ProjectVersionDescriptions"]
