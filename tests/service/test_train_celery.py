@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from customlabels.pipeline.local_servers import redis_server, wait_until
+from customlabels.pipeline.local_servers import free_port, redis_server, stop_process, wait_until
 from customlabels.service import (
     Context,
     ServiceSettings,
@@ -41,6 +41,7 @@ LONG = "threads: 1\noptim: {steps: 100000, batch_size: 2}\ninput: {width: 320, h
 
 
 _CLI = [sys.executable, "-m", "customlabels.cli.main"]
+_REDIS = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
 
 
 @pytest.fixture(scope="module")
@@ -196,9 +197,34 @@ def test_a_job_trains_on_the_worker_across_server_restarts(
     details = version_details(ctx, arn)
     assert details["evaluation"] is not None and details["history"]  # the same progress files
     assert details["step"] == 10
-    log = (version_dir / "train.stdout.log").read_text()
-    assert log.count("customlabels train") <= 1 and "evaluat" in log.lower()
     wait_until(lambda: "already claimed" in worker.text(), 30, "the second delivery skipped")
+    assert worker.text().count(": training in ") == 1  # two deliveries, one run
+
+
+def test_a_server_that_trains_embedded_fails_the_jobs_it_cannot_follow(
+    broker: str, tmp_path: Path, bccd_buckets: Path
+) -> None:
+    # database 1 of the broker: no worker of the other tests ever takes this job
+    settings = ServiceSettings(
+        home=tmp_path / "home",
+        buckets_dir=bccd_buckets,
+        train_runner="celery",
+        train_broker=broker.rsplit("/", 1)[0] + "/1",
+    )
+    ctx = open_context(settings)
+    try:
+        arn = _submit(ctx, TINY, "5")
+        wait_until(lambda: _describe(ctx, arn)["StatusMessage"].startswith("queued on"), 20, "sent")
+    finally:
+        ctx.close()
+    settings.train_runner = "embedded"
+    ctx = open_context(settings)
+    try:
+        desc = _describe(ctx, arn)
+        assert desc["Status"] == "TRAINING_FAILED"
+        assert "start it with --train-runner celery" in desc["StatusMessage"]
+    finally:
+        ctx.close()
 
 
 def test_cancel_terminates_the_job_on_the_worker(
@@ -246,3 +272,39 @@ def _children_of(version_dir: Path) -> list[int]:
         if str(version_dir / "model") in cmdline and "customlabels" in cmdline:
             found.append(int(proc.name))
     return found
+
+
+def test_a_job_waits_out_a_broker_that_is_down(tmp_path: Path, bccd_buckets: Path) -> None:
+    import redis
+
+    port = free_port()
+    settings = ServiceSettings(
+        home=tmp_path / "home",
+        buckets_dir=bccd_buckets,
+        train_runner="celery",
+        train_broker=f"redis://127.0.0.1:{port}/0",
+    )
+    ctx = open_context(settings)
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        arn = _submit(ctx, TINY, "5")
+        wait_until(
+            lambda: "broker is unreachable" in _describe(ctx, arn)["StatusMessage"], 60, "a retry"
+        )
+        server = subprocess.Popen(
+            [*_REDIS, "--port", str(port), "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_until(
+            lambda: _describe(ctx, arn)["StatusMessage"] == "queued on the train queue",
+            60,
+            "the job sent once the broker is up",
+        )
+        client = redis.Redis(host="127.0.0.1", port=port)
+        assert client.llen("train") == 1  # the message waits for a worker
+        client.close()
+        assert _describe(ctx, arn)["Status"] == "TRAINING_IN_PROGRESS"
+    finally:
+        ctx.close()
+        if server is not None:
+            stop_process(server)

@@ -370,6 +370,8 @@ class CeleryRunner:
             self.trainer.finish(version_id, False, f"the job's {JOB_NAME} is unreadable: {exc}")
             return
         with self._lock:
+            if version_id in self._sent:  # run() sent it while this waited for the lock
+                return
             with self.trainer.catalog.session() as s:
                 row = s.get(VersionRow, version_id)
                 if row is None or row.status != VersionStatus.TRAINING_IN_PROGRESS.value:
