@@ -256,10 +256,11 @@ class Trainer:
 
     def finish(self, version_id: int, ok: bool, message: str) -> None:
         """End a job: TRAINING_COMPLETED (the evaluation published to the output bucket) or
-        TRAINING_FAILED with ``message``."""
+        TRAINING_FAILED with ``message``. A version that already ended (cancelled while a
+        worker reported) is left as it is: the first end wins."""
         with self.catalog.session() as s:
             row = s.get(VersionRow, version_id)
-            if row is None:
+            if row is None or row.status != VersionStatus.TRAINING_IN_PROGRESS.value:
                 return
             row.pid = None
             row.training_end = now()
