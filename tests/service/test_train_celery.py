@@ -259,6 +259,23 @@ def test_a_killed_worker_fails_the_job_by_heartbeat(
     assert "train it again" in desc["StatusMessage"]
 
 
+def test_a_killed_pool_process_fails_the_job_and_takes_its_training_along(
+    open_server: Callable[[], Context], start_worker: Callable[[], Worker]
+) -> None:
+    start_worker()
+    ctx = open_server()
+    arn = _submit(ctx, LONG, "120")
+    _wait_training(ctx, arn)
+    version_dir = _version_dir(ctx, arn)
+    state = read_state(version_dir)
+    assert state is not None
+    wait_until(lambda: _children_of(version_dir), 20, "the training child")
+    os.kill(int(state.worker.rsplit(":", 1)[1]), signal.SIGKILL)  # e.g. the OOM killer
+    desc = _wait_status(ctx, arn, "TRAINING_FAILED", 30)
+    assert "stopped: no heartbeat" in desc["StatusMessage"]
+    wait_until(lambda: not _children_of(version_dir), 15, "the orphaned training to end")
+
+
 def _children_of(version_dir: Path) -> list[int]:
     """Processes whose command line names the version folder (a training child)."""
     found = []

@@ -42,8 +42,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -178,7 +180,12 @@ class _WorkerControl:
         if self.stop_reason() is not None:
             return None
         return subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=child_env()
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=child_env(),
+            preexec_fn=_die_with_parent,
         )
 
     def tick(self) -> None:
@@ -186,6 +193,19 @@ class _WorkerControl:
 
     def stop_reason(self) -> str | None:
         return CANCELLED if cancel_requested(self.claim.version_dir) else None
+
+
+def _die_with_parent() -> None:
+    """In the training child (Linux): SIGTERM when the worker process that started it dies,
+    so that a killed worker leaves no training behind that nobody follows (the embedded
+    runner's stale children are ended by the next server start instead)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def run_train_worker(
