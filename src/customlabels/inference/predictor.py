@@ -4,6 +4,8 @@
 returns :class:`Detections` with boxes in the ORIGINAL image's ``xyxy`` pixels and CALIBRATED
 confidences 0–1 (P(true positive), the card's ``calibration``), the raw scores beside them in
 ``raw_scores`` (boxes ``None`` for a classifier: one entry per label, every label scored).
+With the card's ``tiling`` a detector also runs a large frame's tiles and merges their boxes
+with the whole frame's (:mod:`customlabels.inference.tiling`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from customlabels.errors import InvalidParameterError
 from customlabels.inference.calibration import Calibration
 from customlabels.inference.decode import FcosDecodeParams, decode_classifier, decode_fcos
 from customlabels.inference.preprocess import preprocess
+from customlabels.inference.tiling import merge_detections, tile_detections, tiling_applies
 
 __all__ = ["Predictor"]
 
@@ -69,6 +72,8 @@ class Predictor:
             Detections: detector: boxes ``xyxy`` original pixels (raw score above the head's
             ``score_threshold``, after NMS); classifier: ``boxes=None``, one score per label.
             ``scores``: calibrated confidences 0–1; ``raw_scores``: the decoder's, 0–1.
+            With the card's ``tiling`` and a frame larger than the served input, the boxes
+            are the whole frame's and its tiles' merged.
         """
         tensor, box = preprocess(image, self.card.input)
         outputs = self.raw(tensor[None])
@@ -85,9 +90,14 @@ class Predictor:
         boxes, scores, labels = decode_fcos(
             cls_logits[0], regression[0], centerness[0], tensor.shape[1:], self._decode
         )
+        boxes = box.to_original(boxes)
+        tiling = self.card.tiling
+        if tiling is not None and tiling_applies(image.size, self.card.input):
+            tiles = tile_detections(self.raw, image, self.card.input, self._decode, tiling)
+            boxes, scores, labels = merge_detections([(boxes, scores, labels), tiles], self._decode)
         return Detections(
             scores=self.calibration.apply(scores, labels),
             class_ids=labels,
-            boxes=box.to_original(boxes),
+            boxes=boxes,
             raw_scores=scores,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -13,10 +14,16 @@ from torch import nn
 
 from customlabels.core.dataset import ImageRecord, Task
 from customlabels.core.detections import Detections
-from customlabels.core.model_card import InputSpec
+from customlabels.core.model_card import InputSpec, TilingSpec
 from customlabels.evaluation.metrics import detection_metrics
 from customlabels.inference.decode import FcosDecodeParams, decode_fcos
 from customlabels.inference.preprocess import Letterbox
+from customlabels.inference.tiling import (
+    Triplet,
+    merge_detections,
+    tile_detections,
+    tiling_applies,
+)
 from customlabels.training.adapter import TaskInputs, param_groups
 from customlabels.training.backbone import Backbone
 from customlabels.training.config import TrainConfig
@@ -24,14 +31,17 @@ from customlabels.training.detector import FCOSCriterion, FCOSDetector, FCOSNeck
 from customlabels.training.selection import (
     DEFAULT_NMS_IOU,
     NMS_CANDIDATES,
+    TILING_CANDIDATES,
     Evaluation,
     choose_nms_iou,
+    choose_tiling,
     label_thresholds,
     selection_score,
 )
 from customlabels.training.views import (
     CachedView,
     build_views,
+    load_image,
     repeat_factors,
     sample_crops,
     validation_features,
@@ -123,12 +133,27 @@ class DetectorTask:
             nms_iou=DEFAULT_NMS_IOU if e.nms_iou is None else e.nms_iou,
             max_detections=e.max_detections,
         )
+        self.tiling: TilingSpec | None = None
+        # Per validation image, the chosen tiling's tile detections (frame pixels, raw scores).
+        self._val_tiles: list[Triplet] | None = None
 
     def step_cap(self, views: int) -> int | None:
         return None
 
-    def decoding_validations(self) -> int:
-        return 2 if self.config.eval.nms_iou is None else 0  # ~ the NMS IoU choice
+    def decoding_seconds(self, t_eval: float) -> float:
+        """The NMS choice re-decodes one validation pass (~2 of them); the tiling choice runs
+        every candidate's tiles of each large validation frame through the whole network: one
+        frame's tiles are timed here, untrained weights cost the same."""
+        seconds = 2 * t_eval if self.config.eval.nms_iou is None else 0.0
+        large = self._large_validation_frames()
+        if not self._tiling_wanted() or not large:
+            return seconds
+        image = load_image(self.val_records[large[0]])[0]
+        run = self._tile_runner()
+        t0 = time.monotonic()
+        for tiling in TILING_CANDIDATES:
+            tile_detections(run, image, self.spec, self.decode, tiling)
+        return seconds + (time.monotonic() - t0) * len(large)
 
     def losses(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         c = self.config
@@ -182,7 +207,10 @@ class DetectorTask:
         return preds
 
     def predict_cached(self) -> list[Detections]:
-        return self._decode_all(self._raw_validation(), self.decode)
+        """Validation predictions as served: with the chosen tiling, the whole frame's merged
+        with the tiles' (kept from the choice, not run again)."""
+        full = self._decode_all(self._raw_validation(), self.decode)
+        return full if self._val_tiles is None else self._merged(full, self._val_tiles)
 
     def _evaluation(self, preds: list[Detections]) -> Evaluation:
         metrics = detection_metrics(self.val_records, preds, self.labels)
@@ -196,28 +224,108 @@ class DetectorTask:
         return self._evaluation(self.predict_cached())
 
     def tune_decoding(self) -> Evaluation | None:
-        """With ``eval.nms_iou`` null, choose the NMS IoU among :data:`NMS_CANDIDATES` by the
-        validation score of the trained model (the default stays unless another value beats it
-        by ``NMS_MARGIN``); returns the validation evaluation at the choice (its thresholds).
+        """After training, on validation: with ``eval.nms_iou`` null, choose the NMS IoU among
+        :data:`NMS_CANDIDATES` (the default stays unless another value beats it by
+        ``NMS_MARGIN``); then, with ``eval.tiling``, the sliced inference among
+        :data:`TILING_CANDIDATES` (off unless one beats the whole frame by ``TILING_MARGIN``).
+        Returns the validation evaluation at the choice (its thresholds), None if nothing was
+        chosen.
 
-        Measured on stored bee and BCCD models (docs/training.md): bee frames choose 0.4 (dense
-        clusters of small bees: fewer duplicates), BCCD keeps 0.6.
+        Measured on stored bee and BCCD models (docs/training.md): bee frames choose NMS 0.4
+        (dense clusters of small bees: fewer duplicates), BCCD keeps 0.6.
         """
-        if self.config.eval.nms_iou is not None:
+        choose_nms = self.config.eval.nms_iou is None
+        if not choose_nms and not self._tiling_wanted():
             return None
         raws = self._raw_validation()
-        evals = {
-            iou: self._evaluation(self._decode_all(raws, replace(self.decode, nms_iou=iou)))
-            for iou in NMS_CANDIDATES
-        }
-        best = choose_nms_iou({iou: e.score for iou, e in evals.items()})
+        chosen: Evaluation | None = None
+        if choose_nms:
+            evals = {
+                iou: self._evaluation(self._decode_all(raws, replace(self.decode, nms_iou=iou)))
+                for iou in NMS_CANDIDATES
+            }
+            best = choose_nms_iou({iou: e.score for iou, e in evals.items()})
+            log.info(
+                "NMS IoU %.1f chosen on validation (score %s)",
+                best,
+                ", ".join(f"{iou}: {e.score:.4f}" for iou, e in evals.items()),
+            )
+            self.decode = replace(self.decode, nms_iou=best)
+            chosen = evals[best]
+        if not self._tiling_wanted():
+            return chosen
+        # The whole-frame predictions at the chosen NMS are reused: only the tiles run.
+        full = self._decode_all(raws, self.decode)
+        return self._choose_tiling(full, chosen or self._evaluation(full))
+
+    def _tiling_wanted(self) -> bool:
+        """Tiling is tried when the config allows it and most validation frames are larger than
+        the served input (on small frames tiles would only magnify what is seen whole)."""
+        large = self._large_validation_frames()
+        return self.config.eval.tiling and 2 * len(large) > len(self.val_records)
+
+    def _large_validation_frames(self) -> list[int]:
+        return [
+            i
+            for i, (_, box) in enumerate(self.val_feats)
+            if tiling_applies(box.original_wh, self.spec)
+        ]
+
+    def _tile_runner(self) -> Any:
+        """The whole trained network (as exported) on a numpy batch, outputs as numpy."""
+        detector = self.export_module()
+
+        @torch.no_grad()
+        def run(batch: np.ndarray) -> list[np.ndarray]:
+            self.module.eval()
+            x = torch.from_numpy(batch).to(self.device)
+            out = detector(x.contiguous(memory_format=torch.channels_last))
+            self.module.train()
+            return [o.float().cpu().numpy() for o in out]
+
+        return run
+
+    def _choose_tiling(self, full: list[Detections], off: Evaluation) -> Evaluation:
+        """Score each tiling candidate (the tiles' detections merged into ``full``) against
+        ``off``, the whole frame alone; keep the choice and its validation tiles."""
+        run = self._tile_runner()
+        large = set(self._large_validation_frames())
+        empty: Triplet = (np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64))
+        tiles: dict[TilingSpec, list[Triplet]] = {t: [] for t in TILING_CANDIDATES}
+        for i, rec in enumerate(self.val_records):
+            image = load_image(rec)[0] if i in large else None
+            for tiling, out in tiles.items():
+                out.append(
+                    empty
+                    if image is None
+                    else tile_detections(run, image, self.spec, self.decode, tiling)
+                )
+        evals = {t: self._evaluation(self._merged(full, parts)) for t, parts in tiles.items()}
+        choice = choose_tiling(off.score, {t: e.score for t, e in evals.items()})
         log.info(
-            "NMS IoU %.1f chosen on validation (score %s)",
-            best,
-            ", ".join(f"{iou}: {e.score:.4f}" for iou, e in evals.items()),
+            "tiling %s on validation (score off: %.4f, %s)",
+            choice.to_dict() if choice else "off",
+            off.score,
+            ", ".join(f"{t.to_dict()}: {e.score:.4f}" for t, e in evals.items()),
         )
-        self.decode = replace(self.decode, nms_iou=best)
-        return evals[best]
+        self.tiling = choice
+        if choice is None:
+            return off
+        self._val_tiles = tiles[choice]
+        return evals[choice]
+
+    def _merged(self, full: list[Detections], tiles: list[Triplet]) -> list[Detections]:
+        out = []
+        for det, part in zip(full, tiles, strict=True):
+            assert det.boxes is not None
+            boxes, scores, labels = merge_detections(
+                [(det.boxes, det.scores, det.class_ids), part], self.decode
+            )
+            out.append(Detections(scores=scores, class_ids=labels, boxes=boxes))
+        return out
+
+    def chosen_tiling(self) -> TilingSpec | None:
+        return self.tiling
 
     def decoding_settings(self) -> dict[str, Any]:
         return {} if self.config.eval.nms_iou is not None else {"eval.nms_iou": self.decode.nms_iou}
