@@ -16,7 +16,12 @@ from customlabels.errors import InvalidParameterError
 
 __all__ = ["CARD_NAME", "FORMAT_VERSION", "ONNX_NAME", "InputSpec", "ModelCard"]
 
-FORMAT_VERSION = 1
+#: The newest card format this customlabels reads. 1: a float32 model (every card before int8
+#: export); 2: a card with ``quantization``. A card is written in the lowest format that holds
+#: it, so float32 cards stay readable by older versions, and an older version refuses an int8
+#: card with "upgrade customlabels" rather than with an unknown field.
+FORMAT_VERSION = 2
+_FLOAT_FORMAT = 1
 CARD_NAME = "model.json"
 ONNX_NAME = "model.onnx"
 
@@ -59,6 +64,10 @@ class ModelCard:
         calibration: the map from raw score to P(true positive at IoU 0.5), fitted on the
             validation split (``{pooled, labels, evidence, ...}``, see
             :class:`customlabels.inference.calibration.Calibration`); ``{}``: raw scores.
+        quantization: how ``model.onnx`` was quantized from the float32 model (``{type: "int8",
+            format: "QDQ", per_channel, activations, weights, calibration: {...},
+            fp32_metrics, ...}``, see :mod:`customlabels.inference.quantize`); ``{}`` (or
+            missing, older cards): the float32 model as trained.
     """
 
     task: Task
@@ -74,14 +83,24 @@ class ModelCard:
     versions: dict[str, str] = field(default_factory=dict)
     version_name: str = ""
     calibration: dict[str, Any] = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
+    quantization: dict[str, Any] = field(default_factory=dict)
+    format_version: int = _FLOAT_FORMAT
 
     def threshold_for(self, label: str) -> float:
         return float(self.thresholds.get(label, 0.5))
 
+    @property
+    def precision(self) -> str:
+        """``"int8"`` for a quantized model, else ``"fp32"``."""
+        return str(self.quantization.get("type", "int8")) if self.quantization else "fp32"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["task"] = self.task.value
+        # the lowest format that holds the card (see FORMAT_VERSION)
+        data["format_version"] = FORMAT_VERSION if self.quantization else _FLOAT_FORMAT
+        if not self.quantization:
+            del data["quantization"]
         return data
 
     @classmethod
