@@ -104,9 +104,9 @@ def test_the_graph_is_int8_qdq(tiny_detector_dir: Path, int8_dir: Path) -> None:
         weight, scale = init[dq.input[0]], init[dq.input[1]]
         assert weight.data_type == onnx.TensorProto.INT8, conv.name
         assert list(scale.dims) == [weight.dims[0]], conv.name  # one scale per output channel
-    # activations are int8 too; the listed float ops stay float32
+    # activations are uint8 (U8S8, see the module); the listed float ops stay float32
     zero_points = [init[n.input[2]] for n in graph.node if n.op_type == "QuantizeLinear"]
-    assert {z.data_type for z in zero_points} == {onnx.TensorProto.INT8}
+    assert {z.data_type for z in zero_points} == {onnx.TensorProto.UINT8}
     for node in graph.node:
         if node.op_type in FLOAT_OPS:
             src = producer.get(node.input[1])

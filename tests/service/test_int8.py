@@ -38,7 +38,7 @@ def test_the_bundle_is_served_and_its_card_says_int8(
         "QDQ",
         True,
         "int8",
-        "int8",
+        "uint8",
     )
     calibration = q["calibration"]
     assert calibration["images"] == 4 == len(calibration["refs"])
