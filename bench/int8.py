@@ -8,7 +8,7 @@ Each ``MODEL_DIR`` is a float32 model folder whose ``model.json`` lists its trai
 images; ``--manifest`` is a Ground Truth manifest holding them (default: the shared set named by
 the folder, see ``stored_models.py``). Per model:
 
-- the int8 model: static quantization (QDQ, per-channel int8 weights, uint8 activations)
+- the int8 model: static quantization (QDQ, per-channel 7-bit int8 weights, uint8 activations)
   calibrated on ``--calibration-images`` images of the model's training split
   (:func:`customlabels.service.int8.export_int8`, the export option itself);
 - latency: ONNX Runtime, ``--threads`` intra-op threads, ``session.run`` on one test image
