@@ -18,12 +18,17 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
 
 
-def split_records(folder: Path, splits: tuple[str, ...]) -> dict[str, list[ImageRecord]]:
-    """The ground-truth records of each of ``splits`` of the model in ``folder``."""
+def dataset_manifest(folder: Path) -> Path:
+    """The shared set's manifest a stored model folder was trained on (named in the docstring)."""
     name = folder.name
     dataset = "bccd" if "bccd" in name else "bee-crops" if "crops" in name else "bees"
+    return DATASETS / dataset / "output.manifest"
+
+
+def split_records(folder: Path, splits: tuple[str, ...]) -> dict[str, list[ImageRecord]]:
+    """The ground-truth records of each of ``splits`` of the model in ``folder``."""
     images = json.loads((folder / "model.json").read_text())["dataset"]["images"]
-    records = load_ground_truth(DATASETS / dataset / "output.manifest").images
+    records = load_ground_truth(dataset_manifest(folder)).images
     return {s: [r for r in records if r.ref in set(images[s])] for s in splits}
 
 

@@ -84,3 +84,32 @@ def test_endpoint_mode_signs_with_the_configured_key(
             assert "AccessDeniedException" in denied.exception.message
     finally:
         ctx.close()
+
+
+def test_export_int8(tmp_path: Path, tiny_detector_dir: Path, bees_manifest: Path) -> None:
+    import inspect
+
+    from customlabels.cli.service_cmd import export
+    from customlabels.core.model_card import ModelCard
+    from customlabels.service.int8 import DEFAULT_CALIBRATION_IMAGES
+
+    out = tmp_path / "int8"
+    args = ["export", str(tiny_detector_dir), "--out", str(out), "--int8"]
+    manifest = ["--calibration-manifest", str(bees_manifest)]
+    result = runner.invoke(app, [*args, "--calibration-images", "3", *manifest])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.output.strip() == str(out)
+    card = ModelCard.load(out)
+    assert card.precision == "int8" and card.quantization["calibration"]["images"] == 3
+    # the option's default is the library's
+    default = inspect.signature(export).parameters["calibration_images"].default
+    assert default == DEFAULT_CALIBRATION_IMAGES
+    # errors are clear and write nothing
+    failed = runner.invoke(app, [*args[:3], str(tmp_path / "x"), "--int8"])
+    assert isinstance(failed.exception, InvalidParameterError)
+    assert "--calibration-manifest" in failed.exception.message
+    failed = runner.invoke(app, [*args[:3], str(tmp_path / "y"), *manifest])
+    assert isinstance(failed.exception, InvalidParameterError)
+    assert "go with --int8" in failed.exception.message
+    failed = runner.invoke(app, [*args, "--calibration-images", "0", *manifest])
+    assert failed.exit_code == 2 and not (tmp_path / "x").exists()

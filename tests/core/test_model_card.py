@@ -72,3 +72,37 @@ def test_bad_tiling_is_refused(tmp_path: Path, tiling: dict, field: str) -> None
     (tmp_path / "model.json").write_text(json.dumps({**data, "tiling": tiling}))
     with pytest.raises(InvalidParameterError, match=field):
         ModelCard.load(tmp_path)
+
+
+def test_int8_card_round_trips_and_float_cards_keep_format_1(tmp_path: Path) -> None:
+    fp32 = ModelCard(
+        task=Task.OBJECT_LOCALIZATION, labels=["bee"], input=InputSpec(width=640, height=384)
+    )
+    fp32.save(tmp_path)
+    written = json.loads((tmp_path / "model.json").read_text())
+    # a float32 card is written as before: older versions read it
+    assert written["format_version"] == 1 and "quantization" not in written
+    assert ModelCard.load(tmp_path).precision == "fp32"
+    int8 = ModelCard.from_dict({**written, "quantization": {"type": "int8", "format": "QDQ"}})
+    int8.save(tmp_path)
+    written = json.loads((tmp_path / "model.json").read_text())
+    assert written["format_version"] == 2 and written["quantization"]["format"] == "QDQ"
+    back = ModelCard.load(tmp_path)
+    assert back.precision == "int8" and back.to_dict() == int8.to_dict()
+    # a card of a format newer than this one is refused with "upgrade"
+    (tmp_path / "model.json").write_text(json.dumps({**written, "format_version": 3}))
+    with pytest.raises(InvalidParameterError, match=r"newer.*upgrade"):
+        ModelCard.load(tmp_path)
+
+
+def test_a_card_written_before_int8_loads(tmp_path: Path) -> None:
+    old = {
+        "task": "IMAGE_LEVEL_LABELS",
+        "labels": ["a", "b"],
+        "input": {"width": 224, "height": 224, "resize": "stretch"},
+        "thresholds": {"a": 0.3},
+        "format_version": 1,
+    }
+    (tmp_path / "model.json").write_text(json.dumps(old))
+    card = ModelCard.load(tmp_path)
+    assert card.quantization == {} and card.precision == "fp32"

@@ -362,18 +362,64 @@ def export(
     prefix: Annotated[
         str, typer.Option("--prefix", help="--lambda: the template's default input prefix.")
     ] = "test_images/",
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8",
+            help="Quantize to int8 (ONNX Runtime, static, calibrated on training images); "
+            "needs the onnx package. Not the default: measure it first (bench/int8.py).",
+        ),
+    ] = False,
+    calibration_images: Annotated[
+        int,
+        typer.Option(
+            "--calibration-images", min=1, help="--int8: training images to calibrate on."
+        ),
+    ] = 100,  # service.int8.DEFAULT_CALIBRATION_IMAGES (not imported here: the CLI loads fast)
+    calibration_manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration-manifest",
+            help="--int8: Ground Truth manifest holding the model's training images [a "
+            "service version's input/train.manifest].",
+        ),
+    ] = None,
+    bucket: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bucket-map",
+            help="--int8: map s3://NAME/... refs to a local FOLDER (NAME=FOLDER, repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Write a self-contained bundle (model.onnx + model.json) that `customlabels detect` runs."""
     from customlabels.service.resolve import export_model
 
+    if not int8 and (calibration_manifest is not None or bucket):
+        raise InvalidParameterError("--calibration-manifest and --bucket-map go with --int8")
+
+    def write(target: Path) -> Path:
+        if not int8:
+            return export_model(model, target, home=home)
+        from customlabels.formats.refs import parse_bucket_map
+        from customlabels.service.int8 import export_int8
+
+        return export_int8(
+            model,
+            target,
+            calibration_manifest=calibration_manifest,
+            calibration_count=calibration_images,
+            bucket_map=parse_bucket_map(bucket),
+            home=home,
+        )
+
     if for_lambda:
         from customlabels.aws.bundle import write_lambda_context
 
-        bundle = export_model(model, out / "model", home=home)
+        bundle = write(out / "model")
         typer.echo(str(write_lambda_context(bundle, out, prefix=prefix)))
         return
-    path = export_model(model, out, home=home)
-    typer.echo(str(path))
+    typer.echo(str(write(out)))
 
 
 def register(app: typer.Typer) -> None:

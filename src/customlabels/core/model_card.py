@@ -16,7 +16,12 @@ from customlabels.errors import InvalidParameterError
 
 __all__ = ["CARD_NAME", "FORMAT_VERSION", "ONNX_NAME", "InputSpec", "ModelCard", "TilingSpec"]
 
-FORMAT_VERSION = 1
+#: The newest card format this customlabels reads. 1: a float32 model served whole (every card
+#: before sliced inference and int8 export); 2: a card with ``tiling`` or ``quantization``. A
+#: card is written in the lowest format that holds it, so the others stay readable by older
+#: versions, and an older version refuses a format-2 card with "upgrade customlabels" rather
+#: than with an unknown field.
+FORMAT_VERSION = 2
 CARD_NAME = "model.json"
 ONNX_NAME = "model.onnx"
 
@@ -103,6 +108,10 @@ class ModelCard:
             :class:`customlabels.inference.calibration.Calibration`); ``{}``: raw scores.
         tiling: sliced inference chosen on validation (:class:`TilingSpec`); ``None``: off
             (also every card written before it existed).
+        quantization: how ``model.onnx`` was quantized from the float32 model (``{type: "int8",
+            format: "QDQ", per_channel, activations, weights, calibration: {...},
+            fp32_metrics, ...}``, see :mod:`customlabels.inference.quantize`); ``{}`` (or
+            missing, older cards): the float32 model as trained.
     """
 
     task: Task
@@ -119,15 +128,29 @@ class ModelCard:
     version_name: str = ""
     calibration: dict[str, Any] = field(default_factory=dict)
     tiling: TilingSpec | None = None
-    format_version: int = FORMAT_VERSION
+    quantization: dict[str, Any] = field(default_factory=dict)
+    format_version: int = 1
 
     def threshold_for(self, label: str) -> float:
         return float(self.thresholds.get(label, 0.5))
 
+    @property
+    def precision(self) -> str:
+        """``"int8"`` for a quantized model, else ``"fp32"``."""
+        return str(self.quantization.get("type", "int8")) if self.quantization else "fp32"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["task"] = self.task.value
-        data["tiling"] = self.tiling.to_dict() if self.tiling else None
+        # The lowest format that holds the card (see FORMAT_VERSION): the fields that came with
+        # format 2 are written only when set.
+        data["format_version"] = FORMAT_VERSION if self.tiling or self.quantization else 1
+        if self.tiling:
+            data["tiling"] = self.tiling.to_dict()
+        else:
+            del data["tiling"]
+        if not self.quantization:
+            del data["quantization"]
         return data
 
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from customlabels.service.arns import parse_arn
 from customlabels.service.catalog import Catalog, VersionRow
 from customlabels.service.settings import DEFAULT_HOME, ServiceSettings
 
-__all__ = ["export_model", "is_version_arn", "resolve_model"]
+__all__ = ["export_model", "is_version_arn", "resolve_model", "write_bundle"]
 
 
 def is_version_arn(ref: str) -> bool:
@@ -80,19 +81,29 @@ def export_model(
 
     The bundle runs with the base install only: ``customlabels detect OUT_DIR IMAGE``. The card
     is validated first and carries the labels and each label's assumed threshold. ``out_dir``
-    is filled atomically (written beside it, then renamed); an existing bundle there is replaced,
-    any other non-empty folder is refused.
+    is filled atomically (see :func:`write_bundle`).
     """
     src = resolve_model(ref, home, database_url)
     ModelCard.load(src)  # refuse to export a card this version cannot read
+
+    def copy(tmp: Path) -> None:
+        for name in (ONNX_NAME, CARD_NAME):
+            shutil.copy2(src / name, tmp / name)
+
+    return write_bundle(out_dir, copy)
+
+
+def write_bundle(out_dir: Path, fill: Callable[[Path], None]) -> Path:
+    """Fill ``out_dir`` atomically: ``fill(tmp)`` writes the bundle into a fresh folder beside
+    it, which then replaces ``out_dir``; an existing bundle there is replaced, any other
+    non-empty folder is refused, and nothing is left behind when ``fill`` fails."""
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / CARD_NAME).is_file():
         raise InvalidParameterError(f"--out {out_dir}: not empty and not a model bundle")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir.parent))
     try:
-        for name in (ONNX_NAME, CARD_NAME):
-            shutil.copy2(src / name, tmp / name)
+        fill(tmp)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
