@@ -12,16 +12,20 @@ and send the process ``SIGUSR1``: it appends one JSON line to ``$CL_PROBE_OUT`` 
 - ``malloc``: glibc's ``mallinfo2`` in MiB: ``in_use`` (``uordblks``, allocated by malloc from
   its arenas), ``free`` (``fordblks``, free in the arenas), ``mmapped`` (``hblkhd``, blocks
   over the mmap threshold), and ``arenas`` (how many, from ``malloc_info``);
-- ``threads``: the process's threads; ``gc_objects``: Python objects the collector tracks (after
-  a collection); ``alive``: how many of :data:`WATCHED` (ONNX sessions, predictors, threads,
-  arrays, PIL images, catalog sessions) are alive;
+- ``rss_before_gc_mib``, ``gc_collected``, ``garbage``, ``garbage_frames``: the RSS before a full
+  collection of reference cycles, how many objects it freed, of which types, and which frames
+  (garbage waiting for the collector: the other figures are read after it);
+- ``threads``: the process's threads; ``gc_objects``: Python objects the collector tracks;
+  ``alive``: how many of :data:`WATCHED` (ONNX sessions, predictors, threads, PIL images,
+  catalog sessions) are alive;
 - with ``CL_PROBE_TRACEMALLOC=1`` (tracing starts at the first probe, so it covers what the
   server allocates from then on): ``traced_mib`` (Python and numpy allocations alive, made
   since tracing started) and ``top``: the 12 source lines whose live allocations grew most
   since the previous probe (``size_diff_kib``, ``count_diff``).
 
 A leak of Python objects grows ``traced_mib``; a native leak grows ``in_use`` with
-``traced_mib`` flat; fragmentation grows ``free`` (given back by the trim) with ``in_use`` flat.
+``traced_mib`` flat; fragmentation grows ``free`` (given back by the trim) with ``in_use`` flat;
+memory held by reference cycles shows as ``rss_before_gc_mib`` above ``rss_mib``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ import signal
 import sys
 import threading
 import tracemalloc
+from collections import Counter
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 TRACE = os.environ.get("CL_PROBE_TRACEMALLOC") == "1"
@@ -92,13 +99,21 @@ def probe() -> dict[str, Any]:
     """One probe (see the module docstring)."""
     info = _libc.mallinfo2()
     mib = 2**20
+    before_gc = _rss_mib()
+    # what the cycle collector frees now: garbage that was waiting for a full collection
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    collected = gc.collect()
+    gc.set_debug(0)
+    garbage = Counter(type(o).__name__ for o in gc.garbage)
+    frames = Counter(
+        f"{Path(o.f_code.co_filename).name}:{o.f_code.co_name}"
+        for o in gc.garbage
+        if isinstance(o, FrameType)
+    )
+    gc.garbage.clear()
     gc.collect()
     objects = gc.get_objects()
-    alive: dict[str, int] = {}
-    for obj in objects:
-        name = type(obj).__name__
-        if name in WATCHED:
-            alive[name] = alive.get(name, 0) + 1
+    alive = Counter(n for n in (type(o).__name__ for o in objects) if n in WATCHED)
     record: dict[str, Any] = {
         "rss_mib": round(_rss_mib(), 1),
         "malloc": {
@@ -110,7 +125,11 @@ def probe() -> dict[str, Any]:
         "threads": threading.active_count(),
         "os_threads": len(os.listdir("/proc/self/task")),
         "gc_objects": len(objects),
-        "alive": {name: n for name, n in sorted(alive.items())},
+        "rss_before_gc_mib": round(before_gc, 1),
+        "gc_collected": collected,
+        "garbage": dict(garbage.most_common(8)),
+        "garbage_frames": dict(frames.most_common(8)),
+        "alive": dict(sorted(alive.items())),
     }
     if TRACE and not tracemalloc.is_tracing():
         tracemalloc.start(8)  # at the first probe: tracing the imports would slow startup 10×
