@@ -6,12 +6,16 @@ requests, and a second version that this script stops and starts again every few
 during the run (answered, or ResourceNotReadyException). Reported per run: requests, 5xx,
 wrong answers, throughput and p50/p99 latency per kind, beside the in-process rate of the same
 model (Predictor + detect_bytes, no HTTP, one thread); and the server's RSS sampled every
-0.5 s across all the runs (a leak from failed requests would show as a slope).
+0.5 s across all the runs and read at rest after each run, with the verdict of the memory
+criterion (:func:`flat_memory`: no growth over the second half of the runs).
 
-    .venv/bin/python bench/reliability.py --model MODEL_DIR [--seconds 60] [--users 16] [--runs 3]
+    .venv/bin/python bench/reliability.py --model MODEL_DIR [--seconds 60] [--users 16] [--runs 6]
 
 ``--check`` runs once, writes no table, prints a JSON summary and exits 1 unless the run had
 no 5xx, no wrong answer and no failed request (``tests/api/test_load.py`` runs it for 10 s).
+``--probe FILE`` serves through ``bench/serve_probe.py`` and appends what the server's memory
+is made of (malloc in use / free / mapped, live ONNX sessions, Python allocations with
+``CL_PROBE_TRACEMALLOC=1``) before the first run and after each run.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -40,8 +45,13 @@ from customlabels.pipeline.local_servers import free_port, wait_until
 REPO = Path(__file__).resolve().parents[1]
 BEES = REPO.parent / "shared" / "datasets" / "bees"
 LOCUSTFILE = Path(__file__).with_name("reliability_locustfile.py")
+PROBE = Path(__file__).with_name("serve_probe.py")
 KEY, SECRET = "AKIDRELIABILITY", "reliability-secret"
 KINDS = ["valid", "corrupt", "oversized", "wrong-arn", "unsigned", "stopped-mid-run"]
+IDLE_CPU = 5.0  # % of one core: below this for a second, the server is at rest
+FLAT_MIB = 32.0  # the memory criterion (see flat_memory)
+# a line of the results file from which on the file is kept when the tables are written again
+HISTORY_MARK = "<!-- earlier measurements: kept by bench/reliability.py -->"
 
 
 def _client(url: str) -> Any:
@@ -166,6 +176,44 @@ def _locust(url: str, scenario: Path, users: int, seconds: int, prefix: Path) ->
     }
 
 
+def _probe(out: Path | None, pid: int) -> None:
+    """Have the probed server append one probe line to ``out`` (nothing without ``--probe``)."""
+    if out is None:
+        return
+    lines = len(out.read_text().splitlines()) if out.exists() else 0
+    os.kill(pid, signal.SIGUSR1)
+    wait_until(lambda: out.exists() and len(out.read_text().splitlines()) > lines, 120, "the probe")
+    print(out.read_text().splitlines()[-1], flush=True)
+
+
+def _at_rest(pid: int, timeout: float = 60) -> float:
+    """The server's RSS (MiB) once it is idle: the requests Locust abandoned at the end of a run
+    are still being served for a while, holding their buffers."""
+    process = psutil.Process(pid)
+    deadline = time.monotonic() + timeout
+    while process.cpu_percent(interval=1.0) >= IDLE_CPU and time.monotonic() < deadline:
+        pass
+    rss: float = process.memory_info().rss / 2**20
+    return rss
+
+
+def flat_memory(at_rest: list[float]) -> tuple[float, bool]:
+    """The memory criterion: RSS at rest after each run, from the middle run on.
+
+    A plateau reached after warm-up is not a leak; a leak keeps rising. So the RSS at rest
+    after each run of the second half is compared with the RSS at rest after the first half:
+    ``growth = max(at_rest[k:]) - at_rest[k - 1]`` with ``k = len(at_rest) // 2``, and memory
+    is flat when ``growth < FLAT_MIB``. RSS sampled during a run is no measure of this: it
+    swings by hundreds of MiB with the requests in flight.
+
+    Returns:
+        (growth in MiB, flat).
+    """
+    k = max(1, len(at_rest) // 2)
+    growth = max(at_rest[k:] or at_rest[-1:]) - at_rest[k - 1]
+    return growth, growth < FLAT_MIB
+
+
 def _ms(row: dict[str, str], column: str) -> float:
     value = row.get(column) or "nan"
     return float("nan") if value == "N/A" else float(value)
@@ -177,9 +225,15 @@ def main() -> None:
     parser.add_argument("--image", type=Path, help="a JPEG to detect on (default: a bee frame)")
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--units", type=int, default=2, help="MinInferenceUnits of the version")
     parser.add_argument("--check", action="store_true", help="one run, JSON verdict, no table")
+    parser.add_argument(
+        "--probe",
+        type=Path,
+        help="serve through bench/serve_probe.py and append its probe (JSON lines) to this file "
+        "before the first run and after each run",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "reliability.md")
     args = parser.parse_args()
     runs = 1 if args.check else args.runs
@@ -218,6 +272,9 @@ def main() -> None:
         "OMP_NUM_THREADS": "1",
     }
     serve = [sys.executable, "-m", "customlabels.cli.main", "serve", "--home", str(home)]
+    if args.probe:
+        env["CL_PROBE_OUT"] = str(args.probe)
+        serve[1:3] = [str(PROBE)]
     serve += ["--port", str(port), "--log-level", "warning"]
     server = subprocess.Popen(serve, env=env)
     results: list[dict[str, Any]] = []
@@ -230,13 +287,14 @@ def main() -> None:
             except httpx.HTTPError:
                 return False
 
-        wait_until(up, 60, "the server to answer")
+        wait_until(up, 180, "the server to answer")
         client = _client(url)
         client.start_project_version(ProjectVersionArn=running, MinInferenceUnits=args.units)
         client.start_project_version(ProjectVersionArn=churned, MinInferenceUnits=1)
         _wait_status(client, project, running, "RUNNING")
         _wait_status(client, project, churned, "RUNNING")
         memory.start()
+        _probe(args.probe, server.pid)
         for n in range(runs):
             churn = _Churn(url, project, churned)
             churn.start()
@@ -246,7 +304,9 @@ def main() -> None:
             churn.join()
             result["churn_cycles"] = churn.cycles
             result["rss"] = [rss for _, rss in memory.samples[first:]]
+            result["rss_at_rest"] = _at_rest(server.pid)
             results.append(result)
+            _probe(args.probe, server.pid)
     finally:
         memory.halt.set()
         server.terminate()
@@ -331,28 +391,45 @@ def _write(
         "",
         "## Server memory (RSS of the server process, sampled every 0.5 s)",
         "",
-        "A leak from failed requests would show as an end-of-run RSS rising from run to run and "
-        "a positive slope in each run's second half; the rise in the first seconds of the first "
-        "run is the allocators warming up (ONNX Runtime's arenas, one glibc arena per thread).",
+        "The server tunes glibc's malloc itself (`customlabels.inference.allocator`: mmap "
+        "threshold fixed at 1 MiB, 2 arenas), and a failed use case's exception comes back from "
+        "the thread pool without a reference cycle (`customlabels.api.threads`). "
+        "During a run the RSS swings with the requests in "
+        "flight; a leak shows in the RSS *at rest*, read after each run once the server is "
+        f"idle (under {IDLE_CPU:g}% CPU for 1 s: clients stopped, v2 loaded again). "
+        "**Criterion**: "
+        "memory is flat when the RSS at rest after each run of the second half exceeds the RSS "
+        f"at rest after the first half by less than {FLAT_MIB:g} MiB (a plateau after warm-up "
+        "is not a leak).",
         "",
-        "| run | at its start | after 10 s | at its end | max | slope, second half of the run |",
+        "| run | at its start | median | max | slope, second half | at rest after the run |",
         "|---|---|---|---|---|---|",
     ]
     for n, r in enumerate(results, 1):
         rss = r["rss"]
         half = [(i * 0.5, v) for i, v in enumerate(rss)][len(rss) // 2 :]
         lines.append(
-            f"| {n} | {rss[0]:.0f} MiB | {rss[min(20, len(rss) - 1)]:.0f} MiB | "
-            f"{rss[-1]:.0f} MiB | {max(rss):.0f} MiB | {_slope(half):+.1f} MiB/min |"
+            f"| {n} | {rss[0]:.0f} MiB | {statistics.median(rss):.0f} MiB | {max(rss):.0f} MiB | "
+            f"{_slope(half):+.1f} MiB/min | {r['rss_at_rest']:.0f} MiB |"
         )
+    growth, flat = flat_memory([r["rss_at_rest"] for r in results])
+    k = max(1, len(results) // 2)
     lines += [
+        "",
+        f"Growth of the RSS at rest over the second half (runs {k + 1}–{len(results)} against "
+        f"run {k}): {growth:+.0f} MiB: **{'flat' if flat else 'NOT flat'}** "
+        f"(criterion < {FLAT_MIB:g} MiB).",
         "",
         "RSS every 10 s over all runs (MiB): "
         + ", ".join(f"{rss:.0f}" for t, rss in samples if round(t * 2) % 20 == 0),
         "",
     ]
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    text = "\n".join(lines)
+    print(text)
+    old = args.out.read_text() if args.out.exists() else ""
+    if HISTORY_MARK in old:
+        text += "\n" + old[old.index(HISTORY_MARK) :]
+    args.out.write_text(text)
 
 
 if __name__ == "__main__":

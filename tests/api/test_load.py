@@ -1,7 +1,7 @@
 """The reliability load run, short: 16 Locust clients for 10 s of mixed DetectCustomLabels
 (valid, corrupt, oversized, wrong ARN, unsigned, a version stopped and started mid-run) against
 a real `customlabels serve` process. Pass/fail only (no 5xx, no wrong answer, no failed
-request, every kind sent); the figures come from `bench/reliability.py` (60 s, 3 runs).
+request, every kind sent); the figures come from `bench/reliability.py` (60 s, 6 runs).
 
 Behind the ``load`` marker: ``pytest -m load``."""
 

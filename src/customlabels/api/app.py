@@ -27,6 +27,7 @@ from customlabels.api.awsjson import TARGET_PREFIX, call_operation
 from customlabels.api.errors import AWS_JSON, error_response, install_error_handlers
 from customlabels.api.limits import RequestLimits
 from customlabels.api.rest import router
+from customlabels.api.threads import in_thread
 from customlabels.console import install_console
 from customlabels.errors import InvalidParameterError
 from customlabels.service.context import Context, open_context
@@ -92,7 +93,7 @@ def create_app(settings: ServiceSettings, context: Context | None = None) -> Fas
                 )
             body = await request.body()  # already read, within limits, by RequestLimits
             authenticate(request, body, settings, basic=False)
-            result = await run_in_threadpool(call_operation, request.app.state.ctx, operation, body)
+            result = await in_thread(call_operation, request.app.state.ctx, operation, body)
         except Exception as exc:  # every error is rendered by the one mapping in api/errors.py
             return error_response(exc)
         return JSONResponse(result, media_type=AWS_JSON)

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from customlabels.api.auth import authenticate
+from customlabels.api.threads import in_thread
 from customlabels.errors import ImageTooLargeError, InvalidParameterError
 from customlabels.service import projects, versions
 from customlabels.service.context import Context
@@ -43,27 +43,25 @@ class NewProject(BaseModel):
 
 @router.get("/projects", summary="List projects (DescribeProjects)")
 async def list_projects(request: Request) -> dict[str, Any]:
-    return await run_in_threadpool(projects.describe_projects, _ctx(request))
+    return await in_thread(projects.describe_projects, _ctx(request))
 
 
 @router.post("/projects", summary="Create a project (CreateProject)")
 async def create_project(request: Request, body: NewProject) -> dict[str, Any]:
-    return await run_in_threadpool(projects.create_project, _ctx(request), body.name)
+    return await in_thread(projects.create_project, _ctx(request), body.name)
 
 
 @router.delete("/projects/{project}", summary="Delete a project (DeleteProject)")
 async def delete_project(request: Request, project: str) -> dict[str, Any]:
     ctx = _ctx(request)
-    return await run_in_threadpool(
-        projects.delete_project, ctx, projects.project_arn_of(ctx, project)
-    )
+    return await in_thread(projects.delete_project, ctx, projects.project_arn_of(ctx, project))
 
 
 @router.get("/projects/{project}/versions", summary="List model versions")
 async def list_versions(request: Request, project: str) -> dict[str, Any]:
     ctx = _ctx(request)
     arn = projects.project_arn_of(ctx, project)
-    return await run_in_threadpool(versions.describe_project_versions, ctx, arn)
+    return await in_thread(versions.describe_project_versions, ctx, arn)
 
 
 @router.post("/projects/{project}/versions/{version}/start", summary="StartProjectVersion")
@@ -72,14 +70,14 @@ async def start_version(
 ) -> dict[str, Any]:
     ctx = _ctx(request)
     arn = versions.version_arn_of(ctx, project, version)
-    return await run_in_threadpool(versions.start_project_version, ctx, arn, units)
+    return await in_thread(versions.start_project_version, ctx, arn, units)
 
 
 @router.post("/projects/{project}/versions/{version}/stop", summary="StopProjectVersion")
 async def stop_version(request: Request, project: str, version: str) -> dict[str, Any]:
     ctx = _ctx(request)
     arn = versions.version_arn_of(ctx, project, version)
-    return await run_in_threadpool(versions.stop_project_version, ctx, arn)
+    return await in_thread(versions.stop_project_version, ctx, arn)
 
 
 _DETECT_FORM = {
@@ -124,7 +122,7 @@ async def detect(request: Request, project: str, version: str) -> dict[str, Any]
     if len(data) > limit:
         raise ImageTooLargeError(f"{upload.filename}: over the limit of {limit} bytes")
     arn = versions.version_arn_of(ctx, project, version)
-    return await run_in_threadpool(
+    return await in_thread(
         versions.detect_custom_labels, ctx, arn, {"Bytes": data}, max_results, min_confidence
     )
 

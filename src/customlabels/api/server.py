@@ -50,15 +50,18 @@ def run(settings: ServiceSettings, log_level: str = "info") -> None:
 
     The service context is opened before the server listens, so a home already served by
     another process (ResourceInUseError) or a bad catalog URL is one error line, not a failed
-    startup.
+    startup. glibc's malloc is tuned first, before any model loads or request thread starts
+    (:func:`customlabels.inference.allocator.tune_allocator`: memory flat under load).
     """
     import uvicorn
 
     from customlabels.api.app import create_app
     from customlabels.api.limits import uvicorn_config
+    from customlabels.inference.allocator import tune_allocator
     from customlabels.service.context import open_context
 
     check_binding(settings)
+    tune_allocator()
     ctx = open_context(settings)
     try:
         app = create_app(settings, ctx)
