@@ -28,6 +28,7 @@ from customlabels.service import (
     projects,
     versions,
 )
+from customlabels.service.train_celery import CeleryRunner
 from customlabels.service.train_claim import read_state
 from customlabels.service.version_view import cancel_training, version_details
 
@@ -181,6 +182,11 @@ def test_a_job_trains_on_the_worker_across_server_restarts(
     ctx.close()  # restart while the job waits in the broker, no worker yet
     ctx = open_server()  # sends it again (nobody has claimed it): two messages, one run
     assert _describe(ctx, arn)["Status"] == "TRAINING_IN_PROGRESS"
+    # Its monitor resends within a second; a worker started before that would claim the first
+    # message and leave nothing to resend.
+    runner = ctx.trainer.runner
+    assert isinstance(runner, CeleryRunner)
+    wait_until(lambda: runner._sent, 20, "the second send")
     worker = start_worker()
     _wait_training(ctx, arn)
     ctx.close()  # restart while the worker trains: the job is followed, not failed
