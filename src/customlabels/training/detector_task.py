@@ -1,11 +1,13 @@
-"""The detector adapter: FPN + FCOS head trained on crops of cached backbone features."""
+"""The detector adapters' shared machinery (:class:`CachedDetectorTask`: cached views, crops,
+fine-tuned trunk stages, validation, the NMS choice) and the default head's adapter
+(:class:`DetectorTask`: FPN + FCOS). The SSD head's is ``ssd_task.py``."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 import torch
@@ -17,6 +19,7 @@ from customlabels.core.model_card import InputSpec
 from customlabels.evaluation.metrics import detection_metrics
 from customlabels.inference.decode import FcosDecodeParams, decode_fcos
 from customlabels.inference.preprocess import Letterbox
+from customlabels.inference.ssd import SsdDecodeParams
 from customlabels.training.adapter import TaskInputs, param_groups
 from customlabels.training.backbone import Backbone
 from customlabels.training.config import TrainConfig
@@ -37,25 +40,33 @@ from customlabels.training.views import (
     validation_features,
 )
 
-__all__ = ["DetectorTask"]
+__all__ = ["CachedDetectorTask", "DetectorTask"]
 
 log = logging.getLogger(__name__)
 
+# A head's decoding settings (a frozen dataclass with ``nms_iou``).
+P = TypeVar("P", FcosDecodeParams, SsdDecodeParams)
+# One validation image: the head's outputs (numpy, batch dropped), the input (H, W), its letterbox.
+Raw = tuple[list[np.ndarray], tuple[int, int], Letterbox]
 
-class DetectorTask:
-    """FPN + FCOS head trained on crops of cached backbone features.
+
+class CachedDetectorTask(Generic[P]):
+    """A detector head trained on crops of cached backbone features.
 
     With ``model.finetune_stages`` = k > 0 the backbone's last k stages train too (at
     ``optim.lr × model.tail_lr_scale``), over cached maps of the first ``3 - k`` levels.
-    ``module`` holds ``neck_head`` and ``tail`` (the backbone's own blocks, so the exported
-    backbone carries what was learnt).
+    ``module`` holds the head's modules and ``tail`` (the backbone's own blocks, so the exported
+    backbone carries what was learnt). A head supplies its modules, :meth:`_crop_losses`,
+    :meth:`_outputs`, :meth:`_decode_one`, ``decode`` (its decoding settings), the export
+    module and the card.
     """
 
     card_task: ClassVar[Task] = Task.OBJECT_LOCALIZATION
     resize: ClassVar[str] = "letterbox"
+    decode: P
 
     @classmethod
-    def build(cls, inputs: TaskInputs) -> tuple[DetectorTask, int]:
+    def build(cls, inputs: TaskInputs) -> tuple[Self, int]:
         c = inputs.config
         views = build_views(
             inputs.train,
@@ -104,25 +115,40 @@ class DetectorTask:
         self.val_feats = val_feats
         self.spec = spec
         self.device = device
-        m = config.model
-        neck_head = FCOSNeckHead(backbone.spec.channels, len(labels), m.fpn_channels, m.head_convs)
-        tail = backbone.upper_blocks(m.finetune_stages)
+        tail = backbone.upper_blocks(config.model.finetune_stages)
         for p in tail.parameters():
             p.requires_grad_(True)
-        self.module: nn.ModuleDict = nn.ModuleDict({"neck_head": neck_head, "tail": tail})
+        self.module: nn.ModuleDict = nn.ModuleDict({**self._head_modules(), "tail": tail})
         self.module.to(device)
-        self.criterion = FCOSCriterion(neck_head, backbone.spec.strides, m.center_sampling_radius)
         rf = repeat_factors(train_records, len(labels), config.augment.repeat_threshold)
         self.weights = np.array([rf[v.image_index] for v in views], dtype=np.float64)
-        e = config.eval
-        self.decode = FcosDecodeParams(
-            strides=backbone.spec.strides,
-            anchor_sizes=backbone.spec.strides,
-            score_threshold=e.score_threshold,
-            topk_per_level=e.topk_per_level,
-            nms_iou=DEFAULT_NMS_IOU if e.nms_iou is None else e.nms_iou,
-            max_detections=e.max_detections,
-        )
+
+    # --- what a head supplies ---------------------------------------------------------------
+
+    def _head_modules(self) -> dict[str, nn.Module]:
+        """The head's trainable modules (``module`` entries besides ``tail``)."""
+        raise NotImplementedError
+
+    def _crop_losses(
+        self,
+        pyramid: list[torch.Tensor],
+        targets: list[dict[str, torch.Tensor]],
+        size_hw: tuple[int, int],
+    ) -> dict[str, torch.Tensor]:
+        """The losses of a batch of crops: ``pyramid`` ``[C3, C4, C5]``, targets in crop pixels."""
+        raise NotImplementedError
+
+    def _outputs(self, pyramid: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The head's outputs in ``head_card()["outputs"]`` order, batch first."""
+        raise NotImplementedError
+
+    def _decode_one(
+        self, outputs: list[np.ndarray], size_hw: tuple[int, int], params: P
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One image's outputs -> ``(boxes xyxy input pixels, scores 0–1, class_ids)``."""
+        raise NotImplementedError
+
+    # --- shared -----------------------------------------------------------------------------
 
     def step_cap(self, views: int) -> int | None:
         return None
@@ -135,10 +161,9 @@ class DetectorTask:
         crop = sample_crops(
             self.views, self.weights, c.optim.batch_size, c.input.crop, c.augment, rng
         )
-        feats = self._pyramid([f.to(self.device) for f in crop.feats])
+        pyramid = self._pyramid([f.to(self.device) for f in crop.feats])
         targets = [{k: v.to(self.device) for k, v in t.items()} for t in crop.targets]
-        out = self.module["neck_head"](feats)
-        return self.criterion(out, targets, crop.size_hw, feats)
+        return self._crop_losses(pyramid, targets, crop.size_hw)
 
     def _pyramid(self, cached: list[torch.Tensor]) -> list[torch.Tensor]:
         tail = self.module["tail"]
@@ -151,7 +176,7 @@ class DetectorTask:
         return param_groups(self.module, self.config)
 
     @torch.no_grad()
-    def _raw_validation(self) -> list[tuple[list[np.ndarray], tuple[int, int], Letterbox]]:
+    def _raw_validation(self) -> list[Raw]:
         """Per validation image: the head's outputs (numpy), the input size and its letterbox."""
         self.module.eval()
         raws = []
@@ -162,22 +187,17 @@ class DetectorTask:
                     for f in feats
                 ]
             )
-            out = self.module["neck_head"](pyramid)
+            outputs = [o[0].cpu().numpy() for o in self._outputs(pyramid)]
             h = feats[0].shape[-2] * self.backbone.spec.strides[0]
             w = feats[0].shape[-1] * self.backbone.spec.strides[0]
-            names = ("cls_logits", "bbox_regression", "bbox_ctrness")
-            raws.append(([out[k][0].cpu().numpy() for k in names], (h, w), box))
+            raws.append((outputs, (h, w), box))
         self.module.train()
         return raws
 
-    def _decode_all(
-        self,
-        raws: list[tuple[list[np.ndarray], tuple[int, int], Letterbox]],
-        params: FcosDecodeParams,
-    ) -> list[Detections]:
+    def _decode_all(self, raws: list[Raw], params: P) -> list[Detections]:
         preds = []
-        for (cls_logits, regression, centerness), hw, box in raws:
-            boxes, scores, labels = decode_fcos(cls_logits, regression, centerness, hw, params)
+        for outputs, hw, box in raws:
+            boxes, scores, labels = self._decode_one(outputs, hw, params)
             preds.append(Detections(scores=scores, class_ids=labels, boxes=box.to_original(boxes)))
         return preds
 
@@ -221,6 +241,70 @@ class DetectorTask:
 
     def decoding_settings(self) -> dict[str, Any]:
         return {} if self.config.eval.nms_iou is not None else {"eval.nms_iou": self.decode.nms_iou}
+
+
+class DetectorTask(CachedDetectorTask[FcosDecodeParams]):
+    """FPN + FCOS head (``model.head: fcos``, the default); ``module``: ``neck_head``, ``tail``."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        backbone: Backbone,
+        labels: list[str],
+        views: list[CachedView],
+        train_records: Sequence[ImageRecord],
+        val_records: Sequence[ImageRecord],
+        val_feats: list[tuple[list[torch.Tensor], Letterbox]],
+        spec: InputSpec,
+        device: torch.device,
+    ) -> None:
+        super().__init__(
+            config,
+            backbone,
+            labels,
+            views,
+            train_records,
+            val_records,
+            val_feats,
+            spec,
+            device,
+        )
+        m, e = config.model, config.eval
+        neck_head = self.module["neck_head"]
+        assert isinstance(neck_head, FCOSNeckHead)
+        self.criterion = FCOSCriterion(neck_head, backbone.spec.strides, m.center_sampling_radius)
+        self.decode = FcosDecodeParams(
+            strides=backbone.spec.strides,
+            anchor_sizes=backbone.spec.strides,
+            score_threshold=e.score_threshold,
+            topk_per_level=e.topk_per_level,
+            nms_iou=DEFAULT_NMS_IOU if e.nms_iou is None else e.nms_iou,
+            max_detections=e.max_detections,
+        )
+
+    def _head_modules(self) -> dict[str, nn.Module]:
+        m = self.config.model
+        channels = self.backbone.spec.channels
+        return {"neck_head": FCOSNeckHead(channels, len(self.labels), m.fpn_channels, m.head_convs)}
+
+    def _crop_losses(
+        self,
+        pyramid: list[torch.Tensor],
+        targets: list[dict[str, torch.Tensor]],
+        size_hw: tuple[int, int],
+    ) -> dict[str, torch.Tensor]:
+        out = self.module["neck_head"](pyramid)
+        return self.criterion(out, targets, size_hw, pyramid)
+
+    def _outputs(self, pyramid: list[torch.Tensor]) -> list[torch.Tensor]:
+        out = self.module["neck_head"](pyramid)
+        return [out[k] for k in ("cls_logits", "bbox_regression", "bbox_ctrness")]
+
+    def _decode_one(
+        self, outputs: list[np.ndarray], size_hw: tuple[int, int], params: FcosDecodeParams
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cls_logits, regression, centerness = outputs
+        return decode_fcos(cls_logits, regression, centerness, size_hw, params)
 
     def export_module(self) -> nn.Module:
         neck_head = self.module["neck_head"]
