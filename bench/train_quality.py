@@ -6,9 +6,12 @@ ONNX Runtime (2 threads) on ≥ 50 images.
 
     .venv/bin/python bench/train_quality.py                       # the default set of runs
     .venv/bin/python bench/train_quality.py --runs bees:900 bees-plain:300
+    .venv/bin/python bench/train_quality.py --runs bccd:300:1 bccd:300:2 --tag s5  # seeds 1, 2
     .venv/bin/python bench/train_quality.py --report-only          # rebuild the table
 
-Results: one JSON file per run in ``--work`` and the table in ``bench/results/training.md``.
+Results: one JSON file per run in ``--work``; their rows replace the rows of the same label in
+``bench/results/training.md`` or are added to it (rows of earlier sessions and the notes below
+the table stay).
 The CPU is shared with other work while these run: budgets buy fewer steps than on an idle
 machine; the table records the steps achieved.
 """
@@ -86,7 +89,17 @@ CONFIGS = {
 DEFAULT_RUNS = ["bees:900", "bccd:300", "bee-crops:300", "bees-plain:300", "bees:300", "bees:600"]
 
 
-def one(name: str, budget: float, work: Path) -> dict:
+def _spec(spec: str) -> tuple[str, float, int]:
+    """``name:budget_s[:seed]`` -> (name, budget, seed)."""
+    name, budget, *seed = spec.split(":")
+    return name, float(budget), int(seed[0]) if seed else 0
+
+
+def _stem(name: str, budget: float, seed: int) -> str:
+    return f"{name}-{int(budget)}" + (f"-s{seed}" if seed else "")
+
+
+def one(name: str, budget: float, work: Path, seed: int = 0) -> dict:
     """Train and measure one run (in this process); returns the result row."""
     import numpy as np
     from PIL import Image
@@ -95,7 +108,7 @@ def one(name: str, budget: float, work: Path) -> dict:
     from customlabels.inference.predictor import Predictor
     from customlabels.training import train
 
-    out = work / f"{name}-{int(budget)}"
+    out = work / _stem(name, budget, seed)
     config = None
     if name in CONFIGS:
         import yaml
@@ -104,7 +117,7 @@ def one(name: str, budget: float, work: Path) -> dict:
         config.write_text(yaml.safe_dump(CONFIGS[name]))
     manifest = DATASETS / DATASET[name] / "output.manifest"
     t0 = time.monotonic()
-    train(manifest, out, time_budget_s=budget, config=config, seed=0, progress=False)
+    train(manifest, out, time_budget_s=budget, config=config, seed=seed, progress=False)
     wall = time.monotonic() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     card = ModelCard.load(out)
@@ -129,6 +142,7 @@ def one(name: str, budget: float, work: Path) -> dict:
     labels = test.get("labels", {})
     return {
         "run": name,
+        "seed": seed,
         "budget_s": budget,
         "wall_s": round(wall, 1),
         "steps": card.training.get("steps"),
@@ -165,7 +179,23 @@ def _fmt(v: object, digits: int = 3) -> str:
     return str(v)
 
 
-def report(work: Path) -> str:
+def _label(row: dict, tag: str) -> str:
+    seed = row.get("seed", 0)
+    return row["run"] + (f" seed {seed}" if seed else "") + (f" ({tag})" if tag else "")
+
+
+def report(work: Path, tag: str, existing: str) -> str:
+    """The results page: the header, the table (``existing``'s rows, those of the same label and
+    budget replaced by the runs in ``work``, new ones added after them) and ``existing``'s
+    notes."""
+    old_rows: dict[str, str] = {}
+    notes = ""
+    if existing:
+        body = existing.split("\n|---|", 1)[-1].split("\n", 1)[-1]
+        table, _, notes = body.partition("\n\n")
+        for line in table.splitlines():
+            if line.startswith("| "):
+                old_rows[" | ".join(line.split(" | ", 2)[:2])] = line
     rows = [json.loads(p.read_text()) for p in sorted(work.glob("*.json"))]
     lines = [
         "# Training quality (bench/train_quality.py)",
@@ -187,6 +217,7 @@ def report(work: Path) -> str:
         "| peak RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    new_rows = {}
     for r in rows:
         t = r["test"]
         per = "<br>".join(
@@ -200,14 +231,15 @@ def report(work: Path) -> str:
                 f"accuracy {_fmt(t['accuracy'])}, macro-F1 "
                 f"{_fmt(sum(f1s) / len(f1s) if f1s else None)}<br>" + per
             )
-        lines.append(
-            f"| {r['run']} | {int(r['budget_s'])} s | {r['wall_s']} | {r['steps']} | "
+        new_rows[f"| {_label(r, tag)} | {int(r['budget_s'])} s"] = (
+            f"| {_label(r, tag)} | {int(r['budget_s'])} s | {r['wall_s']} | {r['steps']} | "
             f"{r['views_per_image']} | {r['input']} | {_fmt(t['map50'])} | "
             f"{_fmt(t['map50_95'])} | {per} | {_fmt(r['validation_map50'])} | "
             f"{r['onnx_run_ms_median']} ({r['ms_per_0.1MP']}) | {r['predict_ms_median']} | "
             f"{r['peak_rss_mb']} |"
         )
-    return "\n".join(lines) + "\n"
+    lines += list({**old_rows, **new_rows}.values())
+    return "\n".join(lines) + "\n" + (f"\n{notes.rstrip()}\n" if notes.strip() else "")
 
 
 def main() -> None:
@@ -216,12 +248,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/customlabels-bench-train"))
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--tag", default="", help="session mark added to the new rows' labels")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.one:
-        name, budget = args.one.split(":")
-        row = one(name, float(budget), args.work)
-        (args.work / f"{name}-{int(float(budget))}.json").write_text(json.dumps(row, indent=1))
+        name, budget, seed = _spec(args.one)
+        row = one(name, budget, args.work, seed)
+        (args.work / f"{_stem(name, budget, seed)}.json").write_text(json.dumps(row, indent=1))
         print(json.dumps(row))
         return
     if not args.report_only:
@@ -231,7 +264,7 @@ def main() -> None:
                 [sys.executable, __file__, "--one", spec, "--work", str(args.work)], check=False
             )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report(args.work))
+    RESULTS.write_text(report(args.work, args.tag, RESULTS.read_text() if RESULTS.exists() else ""))
     print(RESULTS.read_text())
 
 

@@ -3,7 +3,7 @@ fine-tuning the backbone's last 1 or 2 stages over cached maps, and the whole ba
 caching one augmented view costs, whole or cut to a 512-px window (12 bee frames, 1920×1080,
 served at 1280×736, scale jitter 0.7–1.8).
 
-    .venv/bin/python bench/train_step.py [--repeats 15] [--threads 2] [--backbone NAME]
+    .venv/bin/python bench/train_step.py [--repeats 15] [--threads 2] [--backbone NAME] [--compile]
 
 One batch of eight 320² crops (random pixels, two boxes each), AdamW; median of ``--repeats``
 steps after 3 warm-up steps, and the ratio to the head-only step measured in the same process.
@@ -31,8 +31,14 @@ MODES = {"head only (cached C3–C5)": 0, "+ stride-32 stage": 1, "+ stride-16/3
 
 
 def step_times(
-    mode: str, repeats: int, backbone_name: str, batch: int = 8, side: int = 320
-) -> list[float]:
+    mode: str,
+    repeats: int,
+    backbone_name: str,
+    batch: int = 8,
+    side: int = 320,
+    compiled: bool = False,
+) -> tuple[list[float], float]:
+    """Seconds of each measured step, and of the warm-up (where ``torch.compile`` compiles)."""
     torch.manual_seed(0)
     backbone = create_backbone(backbone_name)
     neck_head = FCOSNeckHead(backbone.spec.channels, 4, 64, 2)
@@ -52,6 +58,12 @@ def step_times(
     for p in trainable:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(trainable, lr=1e-5)
+    if compiled:
+        # Inductor compiles the trained modules (FPN + head, and the fine-tuned stages); the
+        # loss's FCOS matching stays eager (data-dependent shapes).
+        neck_head = torch.compile(neck_head)  # type: ignore[assignment]
+        if tail is not None:
+            tail = torch.nn.ModuleList(torch.compile(block) for block in tail)
 
     def step() -> None:
         if tail is None:
@@ -65,13 +77,16 @@ def step_times(
         loss.backward()  # type: ignore[union-attr]
         opt.step()
 
+    t0 = time.perf_counter()
+    for _ in range(3):
+        step()
+    warmup = time.perf_counter() - t0
     times = []
-    for i in range(3 + repeats):
+    for _ in range(repeats):
         t = time.perf_counter()
         step()
-        if i >= 3:
-            times.append(time.perf_counter() - t)
-    return times
+        times.append(time.perf_counter() - t)
+    return times, warmup
 
 
 def view_times(window: int, levels: int, backbone_name: str) -> list[float]:
@@ -96,13 +111,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--compile", action="store_true", help="also time torch.compile'd (inductor) steps"
+    )
+    parser.add_argument(
         "--backbone", choices=list(BackboneName), default=BackboneName.EFFICIENTNET_LITE0.value
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
     for mode in [*MODES, "whole backbone"]:
-        rows.append((mode, statistics.median(step_times(mode, args.repeats, args.backbone))))
+        times, warmup = step_times(mode, args.repeats, args.backbone)
+        rows.append((mode, statistics.median(times), warmup))
+    if args.compile:
+        for mode in MODES:
+            times, warmup = step_times(mode, args.repeats, args.backbone, compiled=True)
+            rows.append((f"{mode}, torch.compile", statistics.median(times), warmup))
     base = rows[0][1]
     lines = [
         "# Detector training step (bench/train_step.py)",
@@ -111,9 +134,9 @@ def main() -> None:
         f"{args.threads} threads; a batch "
         f"of eight 320² crops, AdamW; median of {args.repeats} steps.",
         "",
-        "| trained | s per step | × head only |",
-        "|---|---:|---:|",
-        *(f"| {mode} | {t:.3f} | {t / base:.2f} |" for mode, t in rows),
+        "| trained | s per step | × head only | 3 warm-up steps, s |",
+        "|---|---:|---:|---:|",
+        *(f"| {mode} | {t:.3f} | {t / base:.2f} | {w:.1f} |" for mode, t, w in rows),
     ]
     if BEES.exists():
         views = [

@@ -7,6 +7,7 @@ run in a second; the real training runs in tests/api/test_end_to_end.py.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from customlabels.errors import ConfigError
 from customlabels.service import (
     Context,
     ServiceSettings,
@@ -23,6 +25,7 @@ from customlabels.service import (
     versions,
 )
 from customlabels.service.catalog import VersionRow, VersionStatus
+from customlabels.service.training import RUNNERS
 
 MANIFEST = {
     "GroundTruthManifest": {"S3Object": {"Bucket": "bccd-demo", "Name": "manifests/train.manifest"}}
@@ -76,6 +79,11 @@ def _wait_status(ctx: Context, project: str, timeout: float = 30) -> dict[str, o
         time.sleep(0.1)
 
 
+def _pid(ctx: Context) -> int | None:
+    with ctx.catalog.session() as s:
+        return s.query(VersionRow).one().pid
+
+
 def test_the_job_gets_its_snapshot_budget_and_output_folder(make_ctx) -> None:  # type: ignore[no-untyped-def]
     script = "import json, sys; open('argv.json', 'w').write(json.dumps(sys.argv[1:]))"
     ctx = make_ctx(script)
@@ -111,7 +119,7 @@ def test_shutdown_and_restart_never_leave_a_version_in_progress(
     ctx = make_ctx("import time; time.sleep(60)")
     project, _ = _submit(ctx)
     deadline = time.monotonic() + 20
-    while ctx.trainer._proc is None and time.monotonic() < deadline:
+    while _pid(ctx) is None and time.monotonic() < deadline:  # the child started
         time.sleep(0.05)
     # the server answers while the child trains
     assert versions.describe_project_versions(ctx, project)["ProjectVersionDescriptions"]
@@ -141,3 +149,29 @@ def test_shutdown_and_restart_never_leave_a_version_in_progress(
     fourth = make_ctx("")
     desc = versions.describe_project_versions(fourth, project)["ProjectVersionDescriptions"][0]
     assert desc["Status"] == "STOPPED"
+
+
+@pytest.mark.parametrize("name", sorted(RUNNERS))
+def test_every_runner_opens_and_closes_without_a_job(tmp_path: Path, name: str) -> None:
+    settings = ServiceSettings(
+        home=tmp_path, train_runner=name, train_broker="redis://127.0.0.1:1/0"
+    )
+    ctx = open_context(settings)  # builds the runner, connects to nothing
+    try:
+        assert type(ctx.trainer.runner).__name__.lower().startswith(name)
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"train_runner": "slurm"}, "train_runner: expected one of embedded, celery, got 'slurm'"),
+        ({"train_runner": "celery"}, "needs a broker (--train-broker"),
+    ],
+)
+def test_a_runner_that_cannot_run_is_refused_at_start(
+    tmp_path: Path, settings: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        open_context(ServiceSettings(home=tmp_path, **settings))  # type: ignore[arg-type]

@@ -27,8 +27,8 @@ class LinearTask:
     def step_cap(self, views: int) -> int | None:
         return self.cap
 
-    def decoding_validations(self) -> int:
-        return 2 if self.tunes else 0
+    def decoding_seconds(self, t_eval: float) -> float:
+        return 2 * t_eval if self.tunes else 0.0
 
     def losses(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         idx = torch.as_tensor(rng.choice(64, size=8))

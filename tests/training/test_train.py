@@ -22,7 +22,9 @@ from customlabels.training.config import TaskChoice, load_config
 from customlabels.training.detector_task import DetectorTask
 from customlabels.training.selection import (
     NMS_CANDIDATES,
+    TILING_CANDIDATES,
     choose_nms_iou,
+    choose_tiling,
     label_thresholds,
     selection_score,
 )
@@ -209,6 +211,32 @@ def test_nms_iou_is_chosen_on_validation(tiny_detector_dir: Path, tiny_detector_
                 assert card.thresholds[name] == pytest.approx(expected[name], abs=1e-3)
     # Training scored validation in PyTorch, here through ONNX Runtime: equal up to ties.
     assert scores[chosen] == pytest.approx(scores[choose_nms_iou(scores)], abs=1e-3), scores
+
+
+def test_tiling_is_chosen_on_validation(tiny_detector_dir: Path, tiny_detector_data) -> None:  # type: ignore[no-untyped-def]
+    """``eval.tiling: true``: the tiny detector's bee frames (1920×1080, served at 640×384) are
+    scored with each candidate tiling through the served path; what the run kept in
+    ``model.json`` is what the rule keeps on those scores (off, unless tiles gain the margin),
+    and the run logged the scores it compared."""
+    assert tiny_detector_data[3].eval.tiling
+    card = ModelCard.load(tiny_detector_dir)
+    assert card.tiling is None or card.tiling in TILING_CANDIDATES
+    val = tiny_detector_data[1].images
+    loaded = Predictor.load(tiny_detector_dir)
+    images = [Image.open(r.path).convert("RGB") for r in val]
+    scores = {}
+    for tiling in (None, *TILING_CANDIDATES):
+        predictor = Predictor(replace(card, tiling=tiling), loaded.session, tiny_detector_dir)
+        metrics = detection_metrics(val, [predictor.predict(im) for im in images], card.labels)
+        scores[tiling] = selection_score(metrics.per_label)
+    cands = {t: v for t, v in scores.items() if t is not None}
+    assert card.tiling == choose_tiling(scores[None], cands), scores
+    assert "on validation (score off:" in (tiny_detector_dir / "train.log").read_text()
+
+
+def test_classifier_card_has_no_tiling(tiny_classifier_dir: Path) -> None:
+    assert ModelCard.load(tiny_classifier_dir).tiling is None
+    assert "tiling" not in (tiny_classifier_dir / "train.log").read_text()
 
 
 def test_config_yaml_round_trips_and_the_given_config_is_untouched(  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:  # the library is imported inside the commands: `customlabels --help` stays fast
+    from customlabels.formats.refs import Fetch
     from customlabels.formats.report import Issue, ValidationReport
 
 dataset_app = typer.Typer(
@@ -37,6 +38,14 @@ def _bucket_map(items: list[str] | None) -> dict[str, Path]:
     from customlabels.formats.refs import parse_bucket_map
 
     return parse_bucket_map(items)
+
+
+def _fetch(endpoint: str | None) -> Fetch | None:
+    """``--s3-endpoint-url`` → what reads unmapped buckets; None leaves them to resolve under
+    the manifest's folder."""
+    from customlabels.storage.s3 import S3Fetch
+
+    return S3Fetch(endpoint) if endpoint else None
 
 
 def _print_issues(report: ValidationReport, limit: int) -> None:
@@ -115,7 +124,7 @@ def validate(
         manifest,
         test_path=test,
         bucket_map=_bucket_map(bucket_map),
-        s3_endpoint_url=s3_endpoint_url,
+        fetch=_fetch(s3_endpoint_url),
         config=ValidationConfig(deep=deep),
         fmt=fmt,
         images_dir=images_dir,
@@ -133,19 +142,19 @@ def validate(
             typer.echo(f"error: {issue.code}: {issue.message}", err=True)
         typer.echo("result: usable" if report.usable else "result: NOT usable")
         if report.usable and fmt == "groundtruth":
-            _print_advice(manifest, test, _bucket_map(bucket_map), s3_endpoint_url)
+            _print_advice(manifest, test, _bucket_map(bucket_map), _fetch(s3_endpoint_url))
     raise typer.Exit(0 if report.usable else 1)
 
 
 def _print_advice(
-    manifest: Path, test: Path | None, bucket_map: dict[str, Path], endpoint: str | None
+    manifest: Path, test: Path | None, bucket_map: dict[str, Path], fetch: Fetch | None
 ) -> None:
     """Per-label evidence in the splits ``train`` would make, and what to do about it."""
     from customlabels.datasets.advice import advise_dataset
     from customlabels.formats.groundtruth import read_ground_truth
 
-    dataset, _ = read_ground_truth(manifest, bucket_map, endpoint)
-    test_set = read_ground_truth(test, bucket_map, endpoint)[0] if test is not None else None
+    dataset, _ = read_ground_truth(manifest, bucket_map, fetch)
+    test_set = read_ground_truth(test, bucket_map, fetch)[0] if test is not None else None
     if test_set is not None and test_set.labels.names != dataset.labels.names:
         test_set = None  # label maps differ: advise on the training manifest's own split
     typer.echo("\nper label, in the splits `train` would make (validation, test):")
@@ -182,7 +191,7 @@ def split(
     from customlabels.datasets.split import plan_split
     from customlabels.formats.groundtruth import read_ground_truth
 
-    dataset, report = read_ground_truth(manifest, _bucket_map(bucket_map), s3_endpoint_url)
+    dataset, report = read_ground_truth(manifest, _bucket_map(bucket_map), _fetch(s3_endpoint_url))
     plan = plan_split(dataset, test_fraction, seed)
     text = manifest.read_text("utf-8", errors="replace").splitlines()
     sides: dict[bool, list[str]] = {False: [], True: []}
@@ -242,7 +251,7 @@ def stats(
 
     options: dict[str, Any] = {
         "bucket_map": _bucket_map(bucket_map) if bucket_map else None,
-        "s3_endpoint_url": s3_endpoint_url,
+        "fetch": _fetch(s3_endpoint_url),
     }
     dataset = load(fmt, source, **options)
     result = dataset_stats(dataset)
@@ -312,7 +321,7 @@ def convert(
         source,
         report=report,
         bucket_map=_bucket_map(bucket_map) if bucket_map else None,
-        s3_endpoint_url=s3_endpoint_url,
+        fetch=_fetch(s3_endpoint_url),
         images_dir=images_dir,
     )
     typer.echo(

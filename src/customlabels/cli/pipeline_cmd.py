@@ -181,9 +181,20 @@ def status_cmd(
 
 def worker_cmd(
     store: Annotated[
-        str, typer.Option("--store", help="s3://BUCKET (or, with --broker, a shared folder).")
-    ],
-    model: Annotated[Path, typer.Option("--model", help="Model version folder or bundle.")],
+        str | None,
+        typer.Option("--store", help="s3://BUCKET (or, with --broker, a shared folder)."),
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Model version folder or bundle.")
+    ] = None,
+    queues: Annotated[
+        str,
+        typer.Option(
+            "--queues",
+            help="Celery queue: customlabels (detection, the default) or train (the server's "
+            "training jobs; needs the server's home at the same path, see docs/service.md).",
+        ),
+    ] = "customlabels",
     broker: Annotated[
         str | None,
         typer.Option("--broker", help="Celery: redis://HOST:6379/0 or amqp://..."),
@@ -239,8 +250,18 @@ def worker_cmd(
         typer.Option("--ledger", help="redis:// URL of the pipeline ledger (default: the broker)."),
     ] = None,
 ) -> None:
-    """A worker: image keys from Celery (--broker) or S3 events from SQS, results to the store."""
+    """A worker: image keys from Celery (--broker) or S3 events from SQS, results to the store;
+    or, with --queues train, the training jobs of a `serve --train-runner celery`."""
     _logging(False)
+    if queues not in QUEUES:
+        raise InvalidParameterError(
+            f"--queues: expected one of {', '.join(QUEUES)}, got {queues!r}"
+        )
+    if queues == "train":
+        _train_worker(broker, concurrency, visibility_timeout)
+        return
+    if store is None or model is None:
+        raise InvalidParameterError("worker: detection needs --store and --model")
     from customlabels.pipeline.retry import OutagePolicy
     from customlabels.pipeline.worker import WorkerOptions
     from customlabels.storage.s3 import sse_params
@@ -290,6 +311,20 @@ def worker_cmd(
         concurrency=concurrency,
         visibility_timeout_s=visibility_timeout or 3600.0,
     )
+
+
+def _train_worker(broker: str | None, concurrency: int, visibility_timeout: float | None) -> None:
+    from customlabels.service.train_celery import run_train_worker
+
+    if broker is None:
+        raise InvalidParameterError("worker --queues train: needs --broker redis://HOST:6379/0")
+    run_train_worker(
+        broker, concurrency=concurrency, visibility_timeout_s=visibility_timeout or 3600.0
+    )
+
+
+#: The queues a worker serves (``--queues``).
+QUEUES = ("customlabels", "train")
 
 
 def register(app: typer.Typer) -> None:

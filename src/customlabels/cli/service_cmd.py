@@ -124,6 +124,15 @@ def serve(
             help="Model folder: run the embedded pipeline on --pipeline-bucket in the server.",
         ),
     ] = None,
+    train_runner: str = typer.Option(
+        "embedded",
+        "--train-runner",
+        help="Who trains: embedded (a child process here) or celery (`customlabels worker "
+        "--queues train` on machines sharing --home; see docs/service.md).",
+    ),
+    train_broker: str | None = typer.Option(
+        None, "--train-broker", help="Celery broker of --train-runner celery: redis://HOST:6379/0."
+    ),
 ) -> None:
     """Serve the Rekognition-compatible API (boto3 at POST /, REST under /v1, docs at /docs)
     and the web console at /console."""
@@ -144,6 +153,8 @@ def serve(
         port=port,
         pipeline_bucket=pipeline_bucket,
         pipeline_model=pipeline_model,
+        train_runner=train_runner,
+        train_broker=train_broker,
     )
     if max_image_bytes is not None:
         settings.request_limits = replace(settings.request_limits, max_bytes=max_image_bytes)

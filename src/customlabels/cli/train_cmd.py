@@ -50,6 +50,7 @@ def train(
     import logging
 
     from customlabels.formats.refs import parse_bucket_map
+    from customlabels.storage.s3 import S3Fetch
     from customlabels.training import train as run_training
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -64,7 +65,7 @@ def train(
         resume=resume,
         device=device,
         bucket_map=parse_bucket_map(bucket_map) if bucket_map else None,
-        s3_endpoint_url=s3_endpoint_url,
+        fetch=S3Fetch(s3_endpoint_url) if s3_endpoint_url else None,
     )
     card = json.loads((folder / "model.json").read_text())
     test_metrics = card.get("metrics", {}).get("test", {})

@@ -14,7 +14,7 @@ from typing import Any
 from customlabels.core.dataset import Task
 from customlabels.errors import InvalidParameterError
 
-__all__ = ["CARD_NAME", "FORMAT_VERSION", "ONNX_NAME", "InputSpec", "ModelCard"]
+__all__ = ["CARD_NAME", "FORMAT_VERSION", "ONNX_NAME", "InputSpec", "ModelCard", "TilingSpec"]
 
 FORMAT_VERSION = 1
 CARD_NAME = "model.json"
@@ -38,6 +38,48 @@ class InputSpec:
     pad_value: float = 0.0
 
 
+@dataclass(frozen=True)
+class TilingSpec:
+    """Sliced inference (``model.json`` ``tiling``; absent or ``null``: off).
+
+    A frame larger than the served input is run twice over: whole, as the card's ``input``
+    says, and cut into ``grid`` = ``(columns, rows)`` overlapping tiles, each run at ``scale``
+    times the whole frame's served magnification (so an object of 16 px on the served input is
+    ``16 · scale`` px on a tile's). Neighbouring tiles share ``overlap`` of a tile's side
+    (0–0.5). The mechanics are in :mod:`customlabels.inference.tiling`.
+    """
+
+    grid: tuple[int, int]
+    overlap: float
+    scale: float
+
+    def __post_init__(self) -> None:
+        cols, rows = self.grid
+        if not (1 <= cols <= 8 and 1 <= rows <= 8):
+            raise InvalidParameterError(
+                f"tiling.grid: expected 1–8 columns and rows, got {list(self.grid)}"
+            )
+        if not 0 <= self.overlap < 0.5:
+            raise InvalidParameterError(f"tiling.overlap: expected 0–0.5, got {self.overlap}")
+        if not 1 <= self.scale <= 4:
+            raise InvalidParameterError(f"tiling.scale: expected 1–4, got {self.scale}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"grid": list(self.grid), "overlap": self.overlap, "scale": self.scale}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TilingSpec:
+        """Read ``{"grid": [c, r], "overlap": o, "scale": s}``; raises InvalidParameterError."""
+        try:
+            cols, rows = (int(v) for v in data["grid"])
+            return cls((cols, rows), float(data["overlap"]), float(data["scale"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidParameterError(
+                f"tiling: expected {{grid: [columns, rows], overlap, scale}}, got {data!r} "
+                f"({exc!r})"
+            ) from None
+
+
 @dataclass
 class ModelCard:
     """Everything needed to run, judge and reproduce a model version.
@@ -59,6 +101,8 @@ class ModelCard:
         calibration: the map from raw score to P(true positive at IoU 0.5), fitted on the
             validation split (``{pooled, labels, evidence, ...}``, see
             :class:`customlabels.inference.calibration.Calibration`); ``{}``: raw scores.
+        tiling: sliced inference chosen on validation (:class:`TilingSpec`); ``None``: off
+            (also every card written before it existed).
     """
 
     task: Task
@@ -74,6 +118,7 @@ class ModelCard:
     versions: dict[str, str] = field(default_factory=dict)
     version_name: str = ""
     calibration: dict[str, Any] = field(default_factory=dict)
+    tiling: TilingSpec | None = None
     format_version: int = FORMAT_VERSION
 
     def threshold_for(self, label: str) -> float:
@@ -82,6 +127,7 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["task"] = self.task.value
+        data["tiling"] = self.tiling.to_dict() if self.tiling else None
         return data
 
     @classmethod
@@ -97,6 +143,8 @@ class ModelCard:
             fields["task"] = Task(fields["task"])
             fields["input"] = InputSpec(**fields["input"])
             fields["labels"] = [str(x) for x in fields["labels"]]
+            tiling = fields.get("tiling")
+            fields["tiling"] = TilingSpec.from_dict(tiling) if tiling else None
             return cls(**fields)
         except InvalidParameterError:
             raise

@@ -22,6 +22,7 @@ from customlabels.datasets.image_checks import check_image_file
 from customlabels.errors import ManifestError
 from customlabels.formats.checks import SERVICE_MAX_BOXES
 from customlabels.formats.groundtruth import read_ground_truth
+from customlabels.formats.refs import Fetch
 from customlabels.formats.report import (
     MAX_INVALID_FRACTION,
     Issue,
@@ -169,7 +170,7 @@ def _manifest_rules(
 def validate_dataset(
     path: Path | str,
     bucket_map: Mapping[str, Path | str] | None = None,
-    s3_endpoint_url: str | None = None,
+    fetch: Fetch | None = None,
     config: ValidationConfig | None = None,
     fmt: str = "groundtruth",
     images_dir: Path | str | None = None,
@@ -182,7 +183,9 @@ def validate_dataset(
         images_dir: image folder for ``coco`` and ``voc`` sources.
 
     A source that cannot be read is reported as
-    ``ERROR_MANIFEST_INACCESSIBLE_OR_UNSUPPORTED_FORMAT``, not raised.
+    ``ERROR_MANIFEST_INACCESSIBLE_OR_UNSUPPORTED_FORMAT``, not raised; a store that does not
+    answer ``fetch`` raises :class:`~customlabels.errors.StoreUnavailableError` (not the
+    source's fault: validate again later).
     """
     path = Path(path)
     config = config or ValidationConfig()
@@ -190,9 +193,7 @@ def validate_dataset(
     try:
         size_bytes = path.stat().st_size if path.is_file() else 0
         if fmt == "groundtruth":
-            dataset, _ = read_ground_truth(
-                path, bucket_map, s3_endpoint_url, report=report, check_files=True
-            )
+            dataset, _ = read_ground_truth(path, bucket_map, fetch, report=report, check_files=True)
         else:
             from customlabels.formats import load
 
@@ -254,7 +255,7 @@ def validate_manifest(
     path: Path | str,
     test_path: Path | str | None = None,
     bucket_map: Mapping[str, Path | str] | None = None,
-    s3_endpoint_url: str | None = None,
+    fetch: Fetch | None = None,
     config: ValidationConfig | None = None,
     fmt: str = "groundtruth",
     images_dir: Path | str | None = None,
@@ -266,7 +267,8 @@ def validate_manifest(
         test_path: the test manifest; its report is ``report.test`` and the cross-manifest
             rules (label overlap, no shared images, same use case) land in the main report.
         bucket_map: ``{bucket: folder}`` for refs to buckets held elsewhere.
-        s3_endpoint_url: an S3-compatible endpoint for unmapped buckets.
+        fetch: reads the objects of unmapped buckets (see
+            :data:`~customlabels.formats.refs.Fetch`; the CLI's ``S3Fetch``).
         config: the rules (service defaults).
         fmt: the format of both sources (default ``groundtruth``).
         images_dir: image folder for ``coco``/``voc`` sources.
@@ -275,11 +277,9 @@ def validate_manifest(
         The report; ``report.usable`` says whether training can go on.
     """
     config = config or ValidationConfig()
-    train, report = validate_dataset(path, bucket_map, s3_endpoint_url, config, fmt, images_dir)
+    train, report = validate_dataset(path, bucket_map, fetch, config, fmt, images_dir)
     if test_path is not None:
-        test, test_report = validate_dataset(
-            test_path, bucket_map, s3_endpoint_url, config, fmt, images_dir
-        )
+        test, test_report = validate_dataset(test_path, bucket_map, fetch, config, fmt, images_dir)
         report.test = test_report
         _cross_checks(train, test, report, config)
     return report

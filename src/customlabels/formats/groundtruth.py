@@ -44,7 +44,7 @@ from customlabels.formats.gt_lines import (
     LineParser,
     ParsedLine,
 )
-from customlabels.formats.refs import RefError, RefResolver
+from customlabels.formats.refs import Fetch, RefError, RefResolver
 from customlabels.formats.registry import register_format
 from customlabels.formats.report import ValidationReport
 
@@ -219,12 +219,11 @@ def parse_ground_truth(
 def read_ground_truth(
     path: Path | str,
     bucket_map: Mapping[str, Path | str] | None = None,
-    s3_endpoint_url: str | None = None,
+    fetch: Fetch | None = None,
     *,
     report: ValidationReport | None = None,
     check_files: bool = True,
     cache_dir: Path | None = None,
-    s3_options: dict[str, Any] | None = None,
 ) -> tuple[Dataset, ValidationReport]:
     """Load a manifest file and return the dataset with the report of what was found.
 
@@ -232,6 +231,7 @@ def read_ground_truth(
 
     Raises:
         ManifestError: the file cannot be read at all.
+        StoreUnavailableError: ``fetch``'s store did not answer (transient: retry the read).
     """
     path = Path(path)
     report = report if report is not None else ValidationReport(source=str(path))
@@ -243,9 +243,8 @@ def read_ground_truth(
     resolver = RefResolver(
         base_dir=path.parent,
         bucket_map={k: Path(v) for k, v in (bucket_map or {}).items()},
-        s3_endpoint_url=s3_endpoint_url,
+        fetch=fetch,
         cache_dir=cache_dir,
-        s3_options=dict(s3_options or {}),
     )
     dataset = parse_ground_truth(split_manifest(raw), report, resolver.resolve, check_files)
     return dataset, report
@@ -254,12 +253,11 @@ def read_ground_truth(
 def load_ground_truth(
     path: Path | str,
     bucket_map: Mapping[str, Path | str] | None = None,
-    s3_endpoint_url: str | None = None,
+    fetch: Fetch | None = None,
     *,
     report: ValidationReport | None = None,
     check_files: bool = True,
     cache_dir: Path | None = None,
-    s3_options: dict[str, Any] | None = None,
 ) -> Dataset:
     """Load a Ground Truth manifest; unusable lines are skipped and reported.
 
@@ -267,27 +265,23 @@ def load_ground_truth(
         path: the ``.manifest`` file (JSON Lines).
         bucket_map: ``{bucket: folder}`` for ``s3://bucket/...`` refs held elsewhere on disk;
             other buckets resolve to ``key`` under the manifest's folder.
-        s3_endpoint_url: an S3-compatible endpoint to download unmapped buckets from (cached in
-            ``cache_dir``).
+        fetch: reads the objects of unmapped buckets (e.g.
+            :class:`customlabels.storage.s3.S3Fetch` for an S3-compatible endpoint), cached in
+            ``cache_dir``; an object it cannot find makes its line invalid, a store that does not
+            answer stops the load (see :data:`~customlabels.formats.refs.Fetch`).
         report: filled with every problem found (pass one to read it afterwards).
         check_files: skip lines whose image file is missing (a ``stat`` per image, no reading).
-        cache_dir: where objects fetched from ``s3_endpoint_url`` are kept.
-        s3_options: extra arguments for the S3 store (e.g. ``client``).
+        cache_dir: where objects read with ``fetch`` are kept.
 
     Returns:
         The dataset, records' ``path`` resolved.
 
     Raises:
         ManifestError: the manifest itself cannot be read.
+        StoreUnavailableError: ``fetch``'s store did not answer (transient: retry the load).
     """
     dataset, rep = read_ground_truth(
-        path,
-        bucket_map,
-        s3_endpoint_url,
-        report=report,
-        check_files=check_files,
-        cache_dir=cache_dir,
-        s3_options=s3_options,
+        path, bucket_map, fetch, report=report, check_files=check_files, cache_dir=cache_dir
     )
     if rep.errors:
         log.warning(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FcosDecodeParams", "decode_classifier", "decode_fcos", "nms"]
+__all__ = ["FcosDecodeParams", "classwise_nms", "decode_classifier", "decode_fcos", "nms"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -88,6 +88,25 @@ def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> npt.NDAr
     return np.asarray(keep, dtype=np.intp)
 
 
+def classwise_nms(
+    boxes: FloatArray,
+    scores: FloatArray,
+    labels: npt.NDArray[np.int64],
+    iou_threshold: float,
+    max_detections: int,
+) -> npt.NDArray[np.intp]:
+    """Class-aware greedy NMS: kept indices, highest score first, at most ``max_detections``.
+
+    Args:
+        boxes: ``(N, 4)`` ``xyxy`` (any pixel frame); scores: ``(N,)``; labels: ``(N,)``.
+    """
+    if len(scores) == 0:
+        return np.zeros(0, dtype=np.intp)
+    # The offset trick: shifted by label, boxes of different labels never overlap.
+    extent = float(np.abs(boxes).max()) * 4.0 + 1.0
+    return nms(boxes + labels[:, None] * extent, scores, iou_threshold)[:max_detections]
+
+
 def decode_fcos(
     cls_logits: npt.NDArray[np.floating],
     bbox_regression: npt.NDArray[np.floating],
@@ -130,9 +149,7 @@ def decode_fcos(
     labels = np.concatenate(all_labels) if all_labels else np.zeros(0, dtype=np.int64)
     if len(scores) == 0:
         return boxes.reshape(0, 4), scores, labels
-    # Class-aware NMS with the offset trick: boxes of different labels never overlap.
-    offset = labels[:, None] * (max(height, width) * 4.0 + 1.0)
-    keep = nms(boxes + offset, scores, params.nms_iou)[: params.max_detections]
+    keep = classwise_nms(boxes, scores, labels, params.nms_iou, params.max_detections)
     return boxes[keep], scores[keep], labels[keep]
 
 

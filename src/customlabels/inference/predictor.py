@@ -4,6 +4,8 @@
 returns :class:`Detections` with boxes in the ORIGINAL image's ``xyxy`` pixels and CALIBRATED
 confidences 0–1 (P(true positive), the card's ``calibration``), the raw scores beside them in
 ``raw_scores`` (boxes ``None`` for a classifier: one entry per label, every label scored).
+With the card's ``tiling`` a detector also runs a large frame's tiles and merges their boxes
+with the whole frame's (:mod:`customlabels.inference.tiling`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from customlabels.inference.calibration import Calibration
 from customlabels.inference.decode import FcosDecodeParams, decode_classifier, decode_fcos
 from customlabels.inference.preprocess import preprocess
 from customlabels.inference.ssd import SsdDecodeParams, decode_ssd, ssd_anchors
+from customlabels.inference.tiling import merge_detections, tile_detections, tiling_applies
 
 __all__ = ["Predictor", "detection_decoder"]
 
@@ -75,6 +78,11 @@ class Predictor:
         self._decode = (
             detection_decoder(card.head) if card.task == Task.OBJECT_LOCALIZATION else None
         )
+        if card.tiling is not None and card.head.get("type", "fcos") != "fcos":
+            raise InvalidParameterError(
+                f"{model_dir}: model.json tiling: expected an FCOS head, got "
+                f"{card.head.get('type')!r} (the SSD head is served whole, untiled)"
+            )
         self.calibration = Calibration.from_card(card.labels, card.calibration)
 
     @classmethod
@@ -111,6 +119,8 @@ class Predictor:
             Detections: detector: boxes ``xyxy`` original pixels (raw score above the head's
             ``score_threshold``, after NMS); classifier: ``boxes=None``, one score per label.
             ``scores``: calibrated confidences 0–1; ``raw_scores``: the decoder's, 0–1.
+            With the card's ``tiling`` and a frame larger than the served input, the boxes
+            are the whole frame's and its tiles' merged.
         """
         tensor, box = preprocess(image, self.card.input)
         outputs = self.raw(tensor[None])
@@ -126,9 +136,15 @@ class Predictor:
         assert self._decode is not None  # a detector's card
         hw = (int(tensor.shape[1]), int(tensor.shape[2]))
         boxes, scores, labels = self._decode([o[0] for o in outputs], hw)
+        boxes = box.to_original(boxes)
+        tiling = self.card.tiling
+        if tiling is not None and tiling_applies(image.size, self.card.input):
+            fcos = FcosDecodeParams.from_head(self.card.head)  # tiling: FCOS cards only (init)
+            tiles = tile_detections(self.raw, image, self.card.input, fcos, tiling)
+            boxes, scores, labels = merge_detections([(boxes, scores, labels), tiles], fcos)
         return Detections(
             scores=self.calibration.apply(scores, labels),
             class_ids=labels,
-            boxes=box.to_original(boxes),
+            boxes=boxes,
             raw_scores=scores,
         )

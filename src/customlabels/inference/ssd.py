@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from customlabels.errors import InvalidParameterError
-from customlabels.inference.decode import FloatArray, nms
+from customlabels.inference.decode import FloatArray, classwise_nms
 
 __all__ = ["SsdDecodeParams", "decode_ssd", "ssd_anchor_specs", "ssd_anchors"]
 
@@ -204,8 +204,6 @@ def decode_ssd(
     )
     h, w = size_hw
     boxes = np.clip(boxes, 0.0, np.array([w, h, w, h], dtype=np.float64))
-    if len(scores) == 0:
-        return boxes.reshape(0, 4), scores, labels.astype(np.int64)
-    offset = labels[:, None] * (max(h, w) * 4.0 + 1.0)  # class-aware NMS
-    keep = nms(boxes + offset, scores, params.nms_iou)[: params.max_detections]
-    return boxes[keep], scores[keep], labels[keep].astype(np.int64)
+    labels = labels.astype(np.int64)
+    keep = classwise_nms(boxes, scores, labels, params.nms_iou, params.max_detections)
+    return boxes[keep], scores[keep], labels[keep]

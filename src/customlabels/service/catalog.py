@@ -147,6 +147,8 @@ class VersionRow(Base):
     tags: Mapped[str] = mapped_column(Text, default="{}")  # JSON {key: value}
     description: Mapped[str] = mapped_column(Text, default="")
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the Celery task id once the job went to the ``train`` queue ("" while embedded or unsent)
+    task_id: Mapped[str] = mapped_column(Text, default="", server_default="")
     project: Mapped[ProjectRow] = relationship(back_populates="versions")
 
     @property

@@ -39,6 +39,15 @@ class ServiceSettings:
             this many seconds each (slow clients are answered 408 or disconnected).
         train_command: the command that trains (argv prefix); default runs this package's CLI
             with the current interpreter.
+        train_runner: who runs training jobs, a name of
+            :data:`customlabels.service.training.RUNNERS`: ``embedded`` (a child process of
+            the server) or ``celery`` (the ``train`` queue of ``train_broker``, served by
+            ``customlabels worker --queues train`` on machines that see ``home`` at the same
+            path; see ``docs/service.md``). ``serve --train-runner``.
+        train_broker: the Celery broker of the ``celery`` runner, ``redis://HOST:6379/0`` or
+            ``amqp://...`` (``serve --train-broker``).
+        train_heartbeat_timeout_s: ``celery`` runner: a running job whose worker stops its
+            heartbeat (every 2 s) this long fails as "the training worker stopped".
         pipeline_bucket: the bucket ``customlabels pipeline run`` processes, shown on the
             console's pipeline page (``serve --pipeline-bucket``).
         pipeline_model: a model folder (``model.onnx`` + ``model.json``): the server then runs
@@ -61,6 +70,9 @@ class ServiceSettings:
     threads_per_session: int = 1
     request_timeout_s: float = 30.0
     train_command: list[str] | None = None
+    train_runner: str = "embedded"
+    train_broker: str | None = None
+    train_heartbeat_timeout_s: float = 60.0
     pipeline_bucket: str | None = None
     pipeline_model: Path | None = None
 

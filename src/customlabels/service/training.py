@@ -1,14 +1,24 @@
-"""Training jobs requested through the API: one background worker, one subprocess per job.
+"""Training jobs requested through the API: queued, snapshotted, then run by a training runner.
 
-CreateProjectVersion records the version as TRAINING_IN_PROGRESS and queues it. The worker
-thread snapshots the job's input (the dataset entries as Ground Truth manifests, and the images
-they point to, hard-linked or copied under ``<version>/input/`` so ``s3://bucket/key`` resolves
-to ``input/key`` beside the manifest), then runs ``customlabels train`` in a child process with
-the time budget (with ``--test`` from the TEST dataset, or without it for ``AutoCreate``: then
-training holds out its own group-aware 20% split). The server only waits on the child, so it
-stays responsive. When the child exits the catalog is updated (TRAINING_COMPLETED with the
-evaluation, or TRAINING_FAILED with the tail of its log). A server restart marks an interrupted
-job TRAINING_FAILED with a reason.
+CreateProjectVersion records the version as TRAINING_IN_PROGRESS and queues it. The trainer's
+background thread snapshots the job's input (the dataset entries as Ground Truth manifests, and
+the images they point to, hard-linked or copied under ``<version>/input/`` so ``s3://bucket/key``
+resolves to ``input/key`` beside the manifest) and hands the job
+(:class:`~customlabels.service.train_job.TrainJob`) to the runner that
+``ServiceSettings.train_runner`` names in :data:`RUNNERS`:
+
+``embedded`` (default)
+    ``customlabels train`` (then ``customlabels evaluate``) in a child process of this server;
+    the thread waits on it, so jobs run one at a time and the server stays responsive. A server
+    restart marks an interrupted job TRAINING_FAILED with a reason (the child dies with it).
+``celery``
+    a task on the ``train`` queue of a broker, run by ``customlabels worker --queues train`` on
+    another machine that sees this server's home at the same path
+    (:mod:`~customlabels.service.train_celery`). A server restart keeps following the job.
+
+Both run the same procedure (:func:`~customlabels.service.train_job.run_job`), so progress
+(phase, ``model/metrics.csv``, ``train.stdout.log``), the outcome (TRAINING_COMPLETED with the
+evaluation, or TRAINING_FAILED with the log's tail) and cancelling read the same.
 """
 
 from __future__ import annotations
@@ -20,16 +30,16 @@ import os
 import queue
 import shutil
 import subprocess
-import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from sqlalchemy import select
 
-from customlabels.core.model_card import CARD_NAME, ModelCard
 from customlabels.core.uris import parse_s3_uri
-from customlabels.errors import CustomLabelsError
+from customlabels.errors import ConfigError, CustomLabelsError
 from customlabels.service.buckets import Buckets
 from customlabels.service.catalog import (
     Catalog,
@@ -42,37 +52,52 @@ from customlabels.service.context import now
 from customlabels.service.evaluation_summary import publish_results
 from customlabels.service.expert_config import EXPERT_CONFIG_NAME
 from customlabels.service.settings import ServiceSettings
+from customlabels.service.train_job import (
+    CANCELLED,
+    INTERRUPTED,
+    TRAINING,
+    TrainJob,
+    child_env,
+    run_job,
+    train_argv,
+)
 
-__all__ = ["Trainer", "train_argv"]
+__all__ = ["RUNNERS", "Runner", "Trainer", "create_runner", "train_argv"]
 
 log = logging.getLogger(__name__)
 
-_INTERRUPTED = "interrupted: the server stopped while this version was training; train it again"
-_CANCELLED = "cancelled by the user"
+_UNFOLLOWED = (
+    "interrupted: this version was sent to a training worker, but the server now trains "
+    "embedded and cannot follow it (start it with --train-runner celery); train it again"
+)
 
 
-def train_argv(
-    settings: ServiceSettings,
-    train_manifest: Path,
-    out_dir: Path,
-    budget_s: float,
-    test: Path | None,
-    config: Path | None = None,
-) -> list[str]:
-    """The command line of one training job (``customlabels train``; see ``docs/training.md``),
-    with ``--config`` when the version has an expert config."""
-    prefix = settings.train_command or [sys.executable, "-m", "customlabels.cli.main"]
-    argv = [*prefix, "train", str(train_manifest), "--out", str(out_dir)]
-    argv += ["--time-budget", f"{budget_s:g}"]
-    if test is not None:
-        argv += ["--test", str(test)]
-    if config is not None:
-        argv += ["--config", str(config)]
-    return argv
+class Runner(Protocol):
+    """A way to run training jobs (a port; :data:`RUNNERS` lists the adapters).
+
+    Attributes:
+        follows_tasks: a TRAINING_IN_PROGRESS version with a ``task_id`` that a previous
+            server left is followed by this runner (not failed as interrupted).
+    """
+
+    follows_tasks: bool
+
+    def run(self, version_id: int, job: TrainJob) -> None:
+        """Run the job (or hand it off); its end is reported through :meth:`Trainer.finish`."""
+
+    def cancel(self, version_id: int) -> bool:
+        """Stop a job; True if it was running and will report its own end (as cancelled),
+        False if the trainer should mark it cancelled now."""
+
+    def follow(self, version_id: int) -> None:
+        """Follow a job a previous server handed off (only when :attr:`follows_tasks`)."""
+
+    def shutdown(self) -> None:
+        """Stop this server's part (an embedded child is terminated)."""
 
 
 class Trainer:
-    """Runs queued training jobs one at a time in child processes."""
+    """Queues training jobs, snapshots their input and runs them with the configured runner."""
 
     def __init__(self, settings: ServiceSettings, catalog: Catalog, buckets: Buckets) -> None:
         self.settings = settings
@@ -80,21 +105,25 @@ class Trainer:
         self.buckets = buckets
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._stopping = False
-        self._lock = threading.Lock()
-        self._running_id: int | None = None
-        self._cancelled: set[int] = set()
+        self.stopping = False
+        self.lock = threading.Lock()
+        self.cancelled: set[int] = set()
+        self.runner = create_runner(settings.train_runner, self)
 
     # --- lifecycle -------------------------------------------------------------------------
     def recover(self) -> None:
-        """Fail what a previous server left training; stop what it left serving."""
+        """Fail what a previous server left training (unless the runner still follows it: a
+        job on the ``train`` queue); stop what it left serving."""
+        followed: list[int] = []
         with self.catalog.session() as s:
             for row in s.scalars(select(VersionRow)).all():
                 if row.status == VersionStatus.TRAINING_IN_PROGRESS.value:
+                    if row.task_id and self.runner.follows_tasks:
+                        followed.append(row.id)
+                        continue
                     _kill_stale(row.pid, row.model_dir)
                     row.status = VersionStatus.TRAINING_FAILED.value
-                    row.status_message = _INTERRUPTED
+                    row.status_message = _UNFOLLOWED if row.task_id else INTERRUPTED
                     row.training_end = now()
                     row.pid = None
                 elif row.status in (
@@ -104,10 +133,12 @@ class Trainer:
                 ):
                     row.status = VersionStatus.STOPPED.value
                     row.status_message = "stopped: the server restarted"
+        for version_id in followed:
+            self.runner.follow(version_id)
 
     def submit(self, version_id: int) -> None:
         """Queue a version (already TRAINING_IN_PROGRESS in the catalog) for training."""
-        with self._lock:
+        with self.lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._work, name="customlabels-trainer", daemon=True
@@ -115,47 +146,53 @@ class Trainer:
                 self._thread.start()
         self._queue.put(version_id)
 
-    def run_now(self, version_id: int) -> None:
-        """Train in the calling thread (the CLI's local mode)."""
+    def run_now(self, version_id: int, poll_s: float = 0.5) -> None:
+        """Train in the calling thread (the CLI's local mode); a handed-off job is waited for."""
         self._run(version_id)
+        while self.in_progress(version_id) and not self.stopping:
+            time.sleep(poll_s)
 
     def cancel(self, version_id: int) -> None:
         """Cancel a queued or running training job: the version becomes TRAINING_FAILED with
-        "cancelled by the user" (a running child process is terminated)."""
-        with self._lock:
-            self._cancelled.add(version_id)
-            proc = self._proc if self._running_id == version_id else None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-        else:  # queued: the worker skips it (its status is no longer TRAINING_IN_PROGRESS)
-            self._finish(version_id, ok=False, message=_CANCELLED)
+        "cancelled by the user" (a running job is terminated first, then reports its end)."""
+        with self.lock:
+            self.cancelled.add(version_id)
+        if not self.runner.cancel(version_id):
+            # queued: the worker thread skips it (its status is no longer TRAINING_IN_PROGRESS)
+            self.finish(version_id, ok=False, message=CANCELLED)
 
     def shutdown(self) -> None:
-        """Stop the worker; a job in progress is terminated and marked failed."""
-        with self._lock:  # no child starts after this point (see _child)
-            self._stopping = True
-            proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        """Stop the worker thread; an embedded job in progress is terminated and marked failed
+        (a job on the ``train`` queue goes on: the next server follows it)."""
+        with self.lock:  # no child starts after this point (see EmbeddedRunner.launch)
+            self.stopping = True
+        self.runner.shutdown()
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout=15)
 
-    # --- the worker ------------------------------------------------------------------------
+    def in_progress(self, version_id: int) -> bool:
+        with self.catalog.session() as s:
+            row = s.get(VersionRow, version_id)
+            return row is not None and row.status == VersionStatus.TRAINING_IN_PROGRESS.value
+
+    def stop_reason(self, version_id: int) -> str | None:
+        """Why this server's job must stop now, or None."""
+        if version_id in self.cancelled:
+            return CANCELLED
+        return INTERRUPTED if self.stopping else None
+
+    # --- the worker thread -----------------------------------------------------------------
     def _work(self) -> None:
         while True:
             version_id = self._queue.get()
-            if version_id is None or self._stopping:
+            if version_id is None or self.stopping:
                 return
             try:
                 self._run(version_id)
             except Exception:  # the worker must survive any one job
                 log.exception("training job %s crashed", version_id)
-                self._finish(version_id, ok=False, message="internal error while training")
+                self.finish(version_id, ok=False, message="internal error while training")
 
     def _run(self, version_id: int) -> None:
         with self.catalog.session() as s:
@@ -165,98 +202,16 @@ class Trainer:
             version_dir = Path(row.model_dir).parent
             budget = row.time_budget_s
             train_lines, test_lines = _job_lines(s, row)
-        self._running_id = version_id
         try:
             train_path, test_path = self._snapshot(version_dir / "input", train_lines, test_lines)
         except CustomLabelsError as exc:
-            self._finish(version_id, ok=False, message=f"input: {exc.message}")
+            self.finish(version_id, ok=False, message=f"input: {exc.message}")
             return
         config = version_dir / EXPERT_CONFIG_NAME
-        argv = train_argv(
-            self.settings,
-            train_path,
-            version_dir / "model",
-            budget,
-            test_path,
-            config if config.is_file() else None,
+        job = TrainJob(
+            version_dir, train_path, test_path, config if config.is_file() else None, budget
         )
-        log_path = version_dir / "train.stdout.log"
-        env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-        with self.catalog.session() as s:
-            row = s.get(VersionRow, version_id)
-            if row is not None:
-                row.training_started_at = now()
-                row.status_message = "training"
-        log.info("training %s: %s", version_id, " ".join(argv))
-        rc = self._child(version_id, argv, version_dir, log_path, env)
-        if rc == 0 and not self._stopping and (version_dir / "model" / CARD_NAME).is_file():
-            self._evaluate(version_id, version_dir, train_lines + test_lines, log_path, env)
-        if version_id in self._cancelled:
-            self._finish(version_id, ok=False, message=_CANCELLED)
-        elif self._stopping:
-            self._finish(version_id, ok=False, message=_INTERRUPTED)
-        elif rc != 0:
-            self._finish(version_id, ok=False, message=_tail(log_path, rc))
-        else:
-            self._finish(version_id, ok=True, message="")
-
-    def _child(
-        self, version_id: int, argv: list[str], cwd: Path, log_path: Path, env: dict[str, str]
-    ) -> int:
-        """Run one child process (its output appended to ``log_path``); return its exit code."""
-        with log_path.open("ab") as out:
-            with self._lock:
-                if self._stopping or version_id in self._cancelled:
-                    return -15  # shutting down or cancelled: never start a child nobody stops
-                proc = self._proc = subprocess.Popen(
-                    argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env
-                )
-            with self.catalog.session() as s:
-                row = s.get(VersionRow, version_id)
-                if row is not None:
-                    row.pid = proc.pid
-            rc = proc.wait()
-            self._proc = None
-        return rc
-
-    def _evaluate(
-        self,
-        version_id: int,
-        version_dir: Path,
-        lines: list[str],
-        log_path: Path,
-        env: dict[str, str],
-    ) -> None:
-        """Write ``model/evaluation/`` (the service-shaped ``EvaluationSummary.json``, the
-        evaluation manifest, plots) with ``customlabels evaluate`` on the test images training
-        used. A failure here keeps the model: the summary then comes from the model card."""
-        model_dir = version_dir / "model"
-        test_refs = set(ModelCard.load(model_dir).dataset.get("images", {}).get("test", []))
-        test_lines = [line for line in lines if json.loads(line)["source-ref"] in test_refs]
-        if not test_lines:
-            return
-        manifest = version_dir / "input" / "evaluation.manifest"
-        manifest.write_text("".join(line + "\n" for line in test_lines))
-        with self.catalog.session() as s:
-            row = s.get(VersionRow, version_id)
-            if row is not None:
-                row.status_message = "evaluating on the test set"
-        prefix = self.settings.train_command or [sys.executable, "-m", "customlabels.cli.main"]
-        argv = [
-            *prefix,
-            "evaluate",
-            str(model_dir),
-            str(manifest),
-            "--out",
-            str(model_dir / "evaluation"),
-            "--bootstrap",
-            "200",
-            "--max-images",
-            "8",
-        ]
-        rc = self._child(version_id, argv, version_dir, log_path, env)
-        if rc != 0:
-            log.warning("evaluation of %s failed (exit %s); see %s", version_dir, rc, log_path)
+        self.runner.run(version_id, job)
 
     def _snapshot(
         self, input_dir: Path, train: list[str], test: list[str]
@@ -287,10 +242,25 @@ class Trainer:
             test_path.write_text("".join(line + "\n" for line in test))
         return train_path, test_path
 
-    def _finish(self, version_id: int, ok: bool, message: str) -> None:
+    # --- what runners report ---------------------------------------------------------------
+    def report(self, version_id: int, message: str) -> None:
+        """A job's status message: a phase of :mod:`~customlabels.service.train_job` (the
+        first :data:`TRAINING` starts the clock) or a queue state ("queued ...")."""
         with self.catalog.session() as s:
             row = s.get(VersionRow, version_id)
-            if row is None:
+            if row is None or row.status != VersionStatus.TRAINING_IN_PROGRESS.value:
+                return
+            if message == TRAINING and row.training_started_at is None:
+                row.training_started_at = now()
+            row.status_message = message
+
+    def finish(self, version_id: int, ok: bool, message: str) -> None:
+        """End a job: TRAINING_COMPLETED (the evaluation published to the output bucket) or
+        TRAINING_FAILED with ``message``. A version that already ended (cancelled while a
+        worker reported) is left as it is: the first end wins."""
+        with self.catalog.session() as s:
+            row = s.get(VersionRow, version_id)
+            if row is None or row.status != VersionStatus.TRAINING_IN_PROGRESS.value:
                 return
             row.pid = None
             row.training_end = now()
@@ -307,6 +277,108 @@ class Trainer:
                 VersionStatus.TRAINING_COMPLETED if ok else VersionStatus.TRAINING_FAILED
             ).value
             row.status_message = "training completed" if ok else message
+
+
+class EmbeddedRunner:
+    """Runs each job in child processes of this server, in the trainer's thread."""
+
+    follows_tasks = False
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._running_id: int | None = None
+
+    def run(self, version_id: int, job: TrainJob) -> None:
+        self._running_id = version_id
+        try:
+            control = _EmbeddedControl(self, version_id)
+            result = run_job(job, self.trainer.settings.train_command, control)
+        finally:
+            self._running_id = None
+        self.trainer.finish(version_id, result.ok, result.message)
+
+    def launch(
+        self, version_id: int, argv: list[str], cwd: Path, out: IO[bytes]
+    ) -> subprocess.Popen[bytes] | None:
+        """Start a child of ``version_id`` unless the job must stop (under the trainer's lock,
+        so that :meth:`Trainer.shutdown` never misses a child)."""
+        with self.trainer.lock:
+            if self.trainer.stop_reason(version_id) is not None:
+                return None
+            proc = self.proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=child_env()
+            )
+        log.info("training %s: %s", version_id, " ".join(argv))
+        with self.trainer.catalog.session() as s:
+            row = s.get(VersionRow, version_id)
+            if row is not None:
+                row.pid = proc.pid
+        return proc
+
+    def cancel(self, version_id: int) -> bool:
+        proc = self.proc if self._running_id == version_id else None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            return True
+        return False
+
+    def follow(self, version_id: int) -> None:
+        raise ConfigError("the embedded runner follows no handed-off jobs")
+
+    def shutdown(self) -> None:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+class _EmbeddedControl:
+    """The :class:`~customlabels.service.train_job.JobControl` of an embedded job."""
+
+    def __init__(self, runner: EmbeddedRunner, version_id: int) -> None:
+        self.runner = runner
+        self.version_id = version_id
+
+    def phase(self, phase: str) -> None:
+        self.runner.trainer.report(self.version_id, phase)
+
+    def launch(self, argv: list[str], cwd: Path, out: IO[bytes]) -> subprocess.Popen[bytes] | None:
+        return self.runner.launch(self.version_id, argv, cwd, out)
+
+    def tick(self) -> None:
+        pass  # the server's own child: the trainer sees it die
+
+    def stop_reason(self) -> str | None:
+        return self.runner.trainer.stop_reason(self.version_id)
+
+
+def _celery_runner(trainer: Trainer) -> Runner:
+    from customlabels.service.train_celery import CeleryRunner
+
+    return CeleryRunner(trainer)
+
+
+#: The training runners by ``ServiceSettings.train_runner`` name.
+RUNNERS: dict[str, Callable[[Trainer], Runner]] = {
+    "embedded": EmbeddedRunner,
+    "celery": _celery_runner,
+}
+
+
+def create_runner(name: str, trainer: Trainer) -> Runner:
+    """The runner ``name`` of :data:`RUNNERS` for ``trainer``.
+
+    Raises:
+        ConfigError: an unknown name (or a runner's own settings are incomplete).
+    """
+    factory = RUNNERS.get(name)
+    if factory is None:
+        raise ConfigError(f"train_runner: expected one of {', '.join(RUNNERS)}, got {name!r}")
+    return factory(trainer)
 
 
 def _job_lines(session: Any, row: VersionRow) -> tuple[list[str], list[str]]:
@@ -333,14 +405,6 @@ def _job_lines(session: Any, row: VersionRow) -> tuple[list[str], list[str]]:
         )
 
     return lines("TRAIN"), lines("TEST")
-
-
-def _tail(log_path: Path, rc: int, lines: int = 5) -> str:
-    try:
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-lines:]
-    except OSError:
-        tail = []
-    return f"training exited with code {rc}: " + " | ".join(tail)[-1500:]
 
 
 def _kill_stale(pid: int | None, model_dir: str) -> None:

@@ -2,6 +2,6 @@
 
 from customlabels.storage.base import ObjectInfo, ObjectStore, open_store
 from customlabels.storage.local import LocalStore
-from customlabels.storage.s3 import S3Store
+from customlabels.storage.s3 import S3Fetch, S3Store
 
-__all__ = ["LocalStore", "ObjectInfo", "ObjectStore", "S3Store", "open_store"]
+__all__ = ["LocalStore", "ObjectInfo", "ObjectStore", "S3Fetch", "S3Store", "open_store"]

@@ -28,7 +28,7 @@ from customlabels.errors import (
 )
 from customlabels.storage.base import ObjectInfo, register_store
 
-__all__ = ["S3Store", "classify_s3_error", "sse_params"]
+__all__ = ["S3Fetch", "S3Store", "classify_s3_error", "sse_params"]
 
 _MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 # botocore's own list of throttling codes (botocore.retries.standard) plus S3's
@@ -100,6 +100,26 @@ def classify_s3_error(exc: Exception, what: str) -> CustomLabelsError:
     return StoreUnavailableError(f"{what}: store unreachable ({type(exc).__name__}: {exc})")
 
 
+def _new_client(endpoint_url: str | None) -> Any:
+    """A boto3 S3 client with the retry policy the module docstring states."""
+    import boto3.session  # a base dependency; imported late to keep CLI start fast
+    from botocore.config import Config
+
+    # A session of its own: boto3's default session caches the first credentials it resolves
+    # for the life of the process, so a store opened later with other credentials in the
+    # environment would sign with stale ones.
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=5,
+            read_timeout=60,
+        ),
+    )
+
+
 class S3Store:
     """A bucket in an S3-compatible store.
 
@@ -120,24 +140,7 @@ class S3Store:
         endpoint_url: str | None = None,
         sse: dict[str, str] | None = None,
     ) -> None:
-        if client is None:
-            import boto3.session  # a base dependency; imported late to keep CLI start fast
-            from botocore.config import Config
-
-            # A session of its own: boto3's default session caches the first credentials it
-            # resolves for the life of the process, so a store opened later with other
-            # credentials in the environment would sign with stale ones.
-            client = boto3.session.Session().client(
-                "s3",
-                endpoint_url=endpoint_url,
-                config=Config(
-                    s3={"addressing_style": "path"},
-                    retries={"mode": "standard", "max_attempts": 5},
-                    connect_timeout=5,
-                    read_timeout=60,
-                ),
-            )
-        self.client = client
+        self.client = client if client is not None else _new_client(endpoint_url)
         self.bucket = bucket
         self.name = bucket
         self.sse = dict(sse or {})
@@ -210,6 +213,34 @@ class S3Store:
 
     def url(self, key: str) -> str:
         return format_s3_uri(self.bucket, key)
+
+
+class S3Fetch:
+    """``(bucket, key)`` → bytes from an S3-compatible store, for any bucket.
+
+    The :data:`customlabels.formats.refs.Fetch` that the CLI hands down for
+    ``--s3-endpoint-url``, so formats read ``s3://`` refs without knowing about storage. Each
+    read is :meth:`S3Store.get`: the same retries and the same sorting of failures (a missing
+    object is :class:`InvalidS3ObjectError`, an outage :class:`StoreUnavailableError`).
+
+    Args:
+        endpoint_url: the store; None uses the usual AWS configuration.
+        client: a boto3 S3 client to use instead (made on the first read when omitted, then
+            shared by every bucket).
+    """
+
+    def __init__(self, endpoint_url: str | None = None, client: Any = None) -> None:
+        self.endpoint_url = endpoint_url
+        self.client = client
+        self._stores: dict[str, S3Store] = {}
+
+    def __call__(self, bucket: str, key: str) -> bytes:
+        store = self._stores.get(bucket)
+        if store is None:
+            if self.client is None:
+                self.client = _new_client(self.endpoint_url)
+            store = self._stores[bucket] = S3Store(bucket, client=self.client)
+        return store.get(key)
 
 
 def _open_s3(rest: str, **options: Any) -> S3Store:

@@ -2,8 +2,8 @@
 
 An adapter builds its feature cache (:meth:`TaskAdapter.build`), owns the trainable module,
 draws a batch from the cache and returns the losses, evaluates on the validation split, and
-builds the full module that is exported to ONNX. The adapters are in ``detector_task.py`` and
-``classifier_task.py``, looked up by task in ``tasks.TASKS``.
+builds the full module that is exported to ONNX. The adapters are in ``detector_task.py``,
+``ssd_task.py`` and ``classifier_task.py``, looked up by task (and detector head) in ``tasks.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import nn
 
 from customlabels.core.dataset import ImageRecord, Task
 from customlabels.core.detections import Detections
-from customlabels.core.model_card import InputSpec
+from customlabels.core.model_card import InputSpec, TilingSpec
 from customlabels.training.backbone import Backbone
 from customlabels.training.config import TrainConfig
 from customlabels.training.selection import Evaluation
@@ -74,8 +74,8 @@ class TaskAdapter(Protocol):
         """At most this many steps in a budgeted run (None: the budget decides)."""
         ...
 
-    def decoding_validations(self) -> int:
-        """Validation passes :meth:`tune_decoding` costs after training."""
+    def decoding_seconds(self, t_eval: float) -> float:
+        """Seconds :meth:`tune_decoding` will take after training (``t_eval``: one validation)."""
         ...
 
     def param_groups(self) -> list[dict[str, Any]]:
@@ -96,6 +96,10 @@ class TaskAdapter(Protocol):
 
     def predict_cached(self) -> list[Detections]:
         """The current weights' predictions on the validation images (raw scores, 0–1)."""
+        ...
+
+    def chosen_tiling(self) -> TilingSpec | None:
+        """The sliced inference :meth:`tune_decoding` kept (``model.json`` ``tiling``), or None."""
         ...
 
     def decoding_settings(self) -> dict[str, Any]:

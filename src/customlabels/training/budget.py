@@ -80,7 +80,7 @@ def plan_steps(
         t1 = time.monotonic()
         task.evaluate()
         t_eval = time.monotonic() - t1
-        reserve = RESERVE_S + task.decoding_validations() * t_eval
+        reserve = RESERVE_S + task.decoding_seconds(t_eval)
         left = config.time_budget_s - (time.monotonic() - t_start) - reserve
         n_evals = max(2, min(MAX_EVALS, int(EVAL_SHARE * left / max(t_eval, 1e-3))))
         left -= n_evals * t_eval

@@ -147,8 +147,8 @@ class ClassifierTask:
         # over the cached views.
         return max(200, 30 * views // self.config.optim.batch_size)
 
-    def decoding_validations(self) -> int:
-        return 0
+    def decoding_seconds(self, t_eval: float) -> float:
+        return 0.0
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: cached pooled features, or (fine-tuning) the map the tail starts from."""
@@ -199,6 +199,10 @@ class ClassifierTask:
 
     def tune_decoding(self) -> Evaluation | None:
         """A classifier has no decoding to choose."""
+        return None
+
+    def chosen_tiling(self) -> None:
+        """No sliced inference for a classifier."""
         return None
 
     def decoding_settings(self) -> dict[str, Any]:

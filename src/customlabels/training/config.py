@@ -193,6 +193,10 @@ class EvalConfig(_Section):
     # Class-wise NMS IoU; null: chosen after training on validation among 0.4–0.7 (dense
     # clusters of small objects gain from a lower value, touching cells do not).
     nms_iou: Annotated[float | None, Field(gt=0, le=1)] = None
+    # Sliced inference (detector): after the NMS choice, score validation with overlapping
+    # magnified tiles merged in, and keep it (model.json "tiling") only where it beats the whole
+    # frame alone; false: never. Off where validation frames fit the served input.
+    tiling: bool = True
     topk_per_level: Positive = 1000
     max_detections: Positive = 1000
 

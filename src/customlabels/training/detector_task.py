@@ -1,246 +1,44 @@
-"""The detector adapters' shared machinery (:class:`CachedDetectorTask`: cached views, crops,
-fine-tuned trunk stages, validation, the NMS choice) and the default head's adapter
-(:class:`DetectorTask`: FPN + FCOS). The SSD head's is ``ssd_task.py``."""
+"""The default detector head's adapter (``model.head: fcos``): FPN + FCOS trained on crops of
+cached backbone features, with sliced inference chosen on validation (``eval.tiling``). The
+shared machinery is :class:`~customlabels.training.cached_detector.CachedDetectorTask`."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from customlabels.core.dataset import ImageRecord, Task
+from customlabels.core.dataset import ImageRecord
 from customlabels.core.detections import Detections
-from customlabels.core.model_card import InputSpec
-from customlabels.evaluation.metrics import detection_metrics
+from customlabels.core.model_card import InputSpec, TilingSpec
 from customlabels.inference.decode import FcosDecodeParams, decode_fcos
 from customlabels.inference.preprocess import Letterbox
-from customlabels.inference.ssd import SsdDecodeParams
-from customlabels.training.adapter import TaskInputs, param_groups
+from customlabels.inference.tiling import (
+    Triplet,
+    merge_detections,
+    tile_detections,
+    tiling_applies,
+)
 from customlabels.training.backbone import Backbone
+from customlabels.training.cached_detector import CachedDetectorTask
 from customlabels.training.config import TrainConfig
 from customlabels.training.detector import FCOSCriterion, FCOSDetector, FCOSNeckHead
 from customlabels.training.selection import (
     DEFAULT_NMS_IOU,
-    NMS_CANDIDATES,
+    TILING_CANDIDATES,
     Evaluation,
-    choose_nms_iou,
-    label_thresholds,
-    selection_score,
+    choose_tiling,
 )
-from customlabels.training.views import (
-    CachedView,
-    build_views,
-    repeat_factors,
-    sample_crops,
-    validation_features,
-)
+from customlabels.training.views import CachedView, load_image
 
-__all__ = ["CachedDetectorTask", "DetectorTask"]
+__all__ = ["DetectorTask"]
 
 log = logging.getLogger(__name__)
-
-# A head's decoding settings (a frozen dataclass with ``nms_iou``).
-P = TypeVar("P", FcosDecodeParams, SsdDecodeParams)
-# One validation image: the head's outputs (numpy, batch dropped), the input (H, W), its letterbox.
-Raw = tuple[list[np.ndarray], tuple[int, int], Letterbox]
-
-
-class CachedDetectorTask(Generic[P]):
-    """A detector head trained on crops of cached backbone features.
-
-    With ``model.finetune_stages`` = k > 0 the backbone's last k stages train too (at
-    ``optim.lr × model.tail_lr_scale``), over cached maps of the first ``3 - k`` levels.
-    ``module`` holds the head's modules and ``tail`` (the backbone's own blocks, so the exported
-    backbone carries what was learnt). A head supplies its modules, :meth:`_crop_losses`,
-    :meth:`_outputs`, :meth:`_decode_one`, ``decode`` (its decoding settings), the export
-    module and the card.
-    """
-
-    card_task: ClassVar[Task] = Task.OBJECT_LOCALIZATION
-    resize: ClassVar[str] = "letterbox"
-    decode: P
-
-    @classmethod
-    def build(cls, inputs: TaskInputs) -> tuple[Self, int]:
-        c = inputs.config
-        views = build_views(
-            inputs.train,
-            inputs.backbone,
-            c.input,
-            c.augment,
-            c.seed,
-            c.augment.views_per_image,
-            inputs.device,
-            inputs.cache_deadline,
-            levels=inputs.cached_levels,
-        )
-        val_feats = validation_features(
-            inputs.validation, inputs.backbone, inputs.spec, inputs.device, inputs.cached_levels
-        )
-        task = cls(
-            c,
-            inputs.backbone,
-            inputs.labels,
-            views,
-            inputs.train,
-            inputs.validation,
-            val_feats,
-            inputs.spec,
-            inputs.device,
-        )
-        return task, len(views)
-
-    def __init__(
-        self,
-        config: TrainConfig,
-        backbone: Backbone,
-        labels: list[str],
-        views: list[CachedView],
-        train_records: Sequence[ImageRecord],
-        val_records: Sequence[ImageRecord],
-        val_feats: list[tuple[list[torch.Tensor], Letterbox]],
-        spec: InputSpec,
-        device: torch.device,
-    ) -> None:
-        self.config = config
-        self.backbone = backbone
-        self.labels = labels
-        self.views = views
-        self.val_records = list(val_records)
-        self.val_feats = val_feats
-        self.spec = spec
-        self.device = device
-        tail = backbone.upper_blocks(config.model.finetune_stages)
-        for p in tail.parameters():
-            p.requires_grad_(True)
-        self.module: nn.ModuleDict = nn.ModuleDict({**self._head_modules(), "tail": tail})
-        self.module.to(device)
-        rf = repeat_factors(train_records, len(labels), config.augment.repeat_threshold)
-        self.weights = np.array([rf[v.image_index] for v in views], dtype=np.float64)
-
-    # --- what a head supplies ---------------------------------------------------------------
-
-    def _head_modules(self) -> dict[str, nn.Module]:
-        """The head's trainable modules (``module`` entries besides ``tail``)."""
-        raise NotImplementedError
-
-    def _crop_losses(
-        self,
-        pyramid: list[torch.Tensor],
-        targets: list[dict[str, torch.Tensor]],
-        size_hw: tuple[int, int],
-    ) -> dict[str, torch.Tensor]:
-        """The losses of a batch of crops: ``pyramid`` ``[C3, C4, C5]``, targets in crop pixels."""
-        raise NotImplementedError
-
-    def _outputs(self, pyramid: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The head's outputs in ``head_card()["outputs"]`` order, batch first."""
-        raise NotImplementedError
-
-    def _decode_one(
-        self, outputs: list[np.ndarray], size_hw: tuple[int, int], params: P
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One image's outputs -> ``(boxes xyxy input pixels, scores 0–1, class_ids)``."""
-        raise NotImplementedError
-
-    # --- shared -----------------------------------------------------------------------------
-
-    def step_cap(self, views: int) -> int | None:
-        return None
-
-    def decoding_validations(self) -> int:
-        return 2 if self.config.eval.nms_iou is None else 0  # ~ the NMS IoU choice
-
-    def losses(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        c = self.config
-        crop = sample_crops(
-            self.views, self.weights, c.optim.batch_size, c.input.crop, c.augment, rng
-        )
-        pyramid = self._pyramid([f.to(self.device) for f in crop.feats])
-        targets = [{k: v.to(self.device) for k, v in t.items()} for t in crop.targets]
-        return self._crop_losses(pyramid, targets, crop.size_hw)
-
-    def _pyramid(self, cached: list[torch.Tensor]) -> list[torch.Tensor]:
-        tail = self.module["tail"]
-        assert isinstance(tail, nn.ModuleList)
-        if not len(tail):
-            return cached
-        return cached + self.backbone.continue_features(cached[-1], len(cached) - 1, tail)
-
-    def param_groups(self) -> list[dict[str, Any]]:
-        return param_groups(self.module, self.config)
-
-    @torch.no_grad()
-    def _raw_validation(self) -> list[Raw]:
-        """Per validation image: the head's outputs (numpy), the input size and its letterbox."""
-        self.module.eval()
-        raws = []
-        for feats, box in self.val_feats:
-            pyramid = self._pyramid(
-                [
-                    f[None].to(self.device).float().contiguous(memory_format=torch.channels_last)
-                    for f in feats
-                ]
-            )
-            outputs = [o[0].cpu().numpy() for o in self._outputs(pyramid)]
-            h = feats[0].shape[-2] * self.backbone.spec.strides[0]
-            w = feats[0].shape[-1] * self.backbone.spec.strides[0]
-            raws.append((outputs, (h, w), box))
-        self.module.train()
-        return raws
-
-    def _decode_all(self, raws: list[Raw], params: P) -> list[Detections]:
-        preds = []
-        for outputs, hw, box in raws:
-            boxes, scores, labels = self._decode_one(outputs, hw, params)
-            preds.append(Detections(scores=scores, class_ids=labels, boxes=box.to_original(boxes)))
-        return preds
-
-    def predict_cached(self) -> list[Detections]:
-        return self._decode_all(self._raw_validation(), self.decode)
-
-    def _evaluation(self, preds: list[Detections]) -> Evaluation:
-        metrics = detection_metrics(self.val_records, preds, self.labels)
-        return Evaluation(
-            score=selection_score(metrics.per_label),
-            summary=metrics.to_dict(),
-            thresholds=label_thresholds(metrics.per_label),
-        )
-
-    def evaluate(self) -> Evaluation:
-        return self._evaluation(self.predict_cached())
-
-    def tune_decoding(self) -> Evaluation | None:
-        """With ``eval.nms_iou`` null, choose the NMS IoU among :data:`NMS_CANDIDATES` by the
-        validation score of the trained model (the default stays unless another value beats it
-        by ``NMS_MARGIN``); returns the validation evaluation at the choice (its thresholds).
-
-        Measured on stored bee and BCCD models (docs/training.md): bee frames choose 0.4 (dense
-        clusters of small bees: fewer duplicates), BCCD keeps 0.6.
-        """
-        if self.config.eval.nms_iou is not None:
-            return None
-        raws = self._raw_validation()
-        evals = {
-            iou: self._evaluation(self._decode_all(raws, replace(self.decode, nms_iou=iou)))
-            for iou in NMS_CANDIDATES
-        }
-        best = choose_nms_iou({iou: e.score for iou, e in evals.items()})
-        log.info(
-            "NMS IoU %.1f chosen on validation (score %s)",
-            best,
-            ", ".join(f"{iou}: {e.score:.4f}" for iou, e in evals.items()),
-        )
-        self.decode = replace(self.decode, nms_iou=best)
-        return evals[best]
-
-    def decoding_settings(self) -> dict[str, Any]:
-        return {} if self.config.eval.nms_iou is not None else {"eval.nms_iou": self.decode.nms_iou}
 
 
 class DetectorTask(CachedDetectorTask[FcosDecodeParams]):
@@ -281,6 +79,9 @@ class DetectorTask(CachedDetectorTask[FcosDecodeParams]):
             nms_iou=DEFAULT_NMS_IOU if e.nms_iou is None else e.nms_iou,
             max_detections=e.max_detections,
         )
+        self.tiling: TilingSpec | None = None
+        # Per validation image, the chosen tiling's tile detections (frame pixels, raw scores).
+        self._val_tiles: list[Triplet] | None = None
 
     def _head_modules(self) -> dict[str, nn.Module]:
         m = self.config.model
@@ -305,6 +106,95 @@ class DetectorTask(CachedDetectorTask[FcosDecodeParams]):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cls_logits, regression, centerness = outputs
         return decode_fcos(cls_logits, regression, centerness, size_hw, params)
+
+    def decoding_seconds(self, t_eval: float) -> float:
+        """The NMS choice re-decodes one validation pass (~2 of them); the tiling choice runs
+        every candidate's tiles of each large validation frame through the whole network: one
+        frame's tiles are timed here, untrained weights cost the same."""
+        seconds = super().decoding_seconds(t_eval)
+        large = self._large_validation_frames()
+        if not self._tiling_wanted() or not large:
+            return seconds
+        image = load_image(self.val_records[large[0]])[0]
+        run = self._tile_runner()
+        t0 = time.monotonic()
+        for tiling in TILING_CANDIDATES:
+            tile_detections(run, image, self.spec, self.decode, tiling)
+        return seconds + (time.monotonic() - t0) * len(large)
+
+    def _tiling_wanted(self) -> bool:
+        """Tiling is tried when the config allows it and most validation frames are larger than
+        the served input (on small frames tiles would only magnify what is seen whole)."""
+        large = self._large_validation_frames()
+        return self.config.eval.tiling and 2 * len(large) > len(self.val_records)
+
+    def _large_validation_frames(self) -> list[int]:
+        return [
+            i
+            for i, (_, box) in enumerate(self.val_feats)
+            if tiling_applies(box.original_wh, self.spec)
+        ]
+
+    def _tile_runner(self) -> Any:
+        """The whole trained network (as exported) on a numpy batch, outputs as numpy."""
+        detector = self.export_module()
+
+        @torch.no_grad()
+        def run(batch: np.ndarray) -> list[np.ndarray]:
+            self.module.eval()
+            x = torch.from_numpy(batch).to(self.device)
+            out = detector(x.contiguous(memory_format=torch.channels_last))
+            self.module.train()
+            return [o.float().cpu().numpy() for o in out]
+
+        return run
+
+    def _choose_tiling(self, full: list[Detections], off: Evaluation) -> Evaluation:
+        """Score each tiling candidate (the tiles' detections merged into ``full``) against
+        ``off``, the whole frame alone; keep the choice and its validation tiles."""
+        run = self._tile_runner()
+        large = set(self._large_validation_frames())
+        empty: Triplet = (np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64))
+        tiles: dict[TilingSpec, list[Triplet]] = {t: [] for t in TILING_CANDIDATES}
+        for i, rec in enumerate(self.val_records):
+            image = load_image(rec)[0] if i in large else None
+            for tiling, out in tiles.items():
+                out.append(
+                    empty
+                    if image is None
+                    else tile_detections(run, image, self.spec, self.decode, tiling)
+                )
+        evals = {t: self._evaluation(self._merged(full, parts)) for t, parts in tiles.items()}
+        choice = choose_tiling(off.score, {t: e.score for t, e in evals.items()})
+        log.info(
+            "tiling %s on validation (score off: %.4f, %s)",
+            choice.to_dict() if choice else "off",
+            off.score,
+            ", ".join(f"{t.to_dict()}: {e.score:.4f}" for t, e in evals.items()),
+        )
+        self.tiling = choice
+        if choice is None:
+            return off
+        self._val_tiles = tiles[choice]
+        return evals[choice]
+
+    def _merged(self, full: list[Detections], tiles: list[Triplet]) -> list[Detections]:
+        out = []
+        for det, part in zip(full, tiles, strict=True):
+            assert det.boxes is not None
+            boxes, scores, labels = merge_detections(
+                [(det.boxes, det.scores, det.class_ids), part], self.decode
+            )
+            out.append(Detections(scores=scores, class_ids=labels, boxes=boxes))
+        return out
+
+    def chosen_tiling(self) -> TilingSpec | None:
+        return self.tiling
+
+    def _served(self, full: list[Detections]) -> list[Detections]:
+        """With the chosen tiling, the whole frame's merged with the tiles' (kept from the
+        choice, not run again)."""
+        return full if self._val_tiles is None else self._merged(full, self._val_tiles)
 
     def export_module(self) -> nn.Module:
         neck_head = self.module["neck_head"]

@@ -98,6 +98,7 @@ def write_card(
         versions=_versions(),
         version_name=out_dir.name,
         calibration=calibration or {},
+        tiling=task.chosen_tiling(),
     )
     card.save(out_dir)
     if splits.test:

@@ -33,6 +33,7 @@ import torch
 from customlabels.core.dataset import Dataset, Task
 from customlabels.core.model_card import InputSpec
 from customlabels.datasets.advice import data_advice
+from customlabels.formats.refs import Fetch
 from customlabels.training.adapter import TaskAdapter, TaskInputs
 from customlabels.training.backbone import Backbone, create_backbone
 from customlabels.training.budget import plan_steps, views_to_cache
@@ -64,7 +65,7 @@ def train(
     device: str | None = None,
     progress: bool = True,
     bucket_map: Mapping[str, Path | str] | None = None,
-    s3_endpoint_url: str | None = None,
+    fetch: Fetch | None = None,
 ) -> Path:
     """Train a detector or classifier from a Ground Truth manifest; returns ``out_dir``.
 
@@ -74,16 +75,13 @@ def train(
         config: a ``config.yaml`` path (any subset of fields) or a :class:`TrainConfig`.
         seed, device: override the config's.
         resume: continue from ``out_dir/checkpoints/last.pt`` (same data and config).
-        bucket_map, s3_endpoint_url: where ``s3://`` refs are read (see ``load_ground_truth``).
+        bucket_map, fetch: where ``s3://`` refs are read (see ``load_ground_truth``); the
+            caller that knows the store hands ``fetch`` in (the CLI: ``S3Fetch``).
     """
     from customlabels.formats.groundtruth import load_ground_truth
 
-    dataset = load_ground_truth(Path(manifest), bucket_map, s3_endpoint_url)
-    test = (
-        load_ground_truth(Path(test_manifest), bucket_map, s3_endpoint_url)
-        if test_manifest
-        else None
-    )
+    dataset = load_ground_truth(Path(manifest), bucket_map, fetch)
+    test = load_ground_truth(Path(test_manifest), bucket_map, fetch) if test_manifest else None
     if isinstance(config, TrainConfig):
         cfg, user = config, config.to_dict()
     elif config is not None:

@@ -1,5 +1,5 @@
 """Model selection on the validation split: the score that picks the checkpoint, the assumed
-threshold of each label, and the NMS IoU chosen after training."""
+threshold of each label, and the NMS IoU and sliced inference chosen after training."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from customlabels.core.model_card import TilingSpec
 from customlabels.evaluation.curves import best_f1_threshold
 from customlabels.evaluation.reliability import pooled_outcomes
 
@@ -16,8 +17,11 @@ __all__ = [
     "NMS_CANDIDATES",
     "NMS_MARGIN",
     "THRESHOLD_PRIOR",
+    "TILING_CANDIDATES",
+    "TILING_MARGIN",
     "Evaluation",
     "choose_nms_iou",
+    "choose_tiling",
     "label_thresholds",
     "selection_score",
 ]
@@ -26,6 +30,12 @@ __all__ = [
 DEFAULT_NMS_IOU = 0.6
 NMS_CANDIDATES = (0.4, 0.5, 0.6, 0.7)
 NMS_MARGIN = 0.002
+# Sliced inference tried after the NMS choice (``eval.tiling: true``): a 2×2 grid whose tiles
+# magnify the frame 1.5× or 2× over its served scale (2×: a 16-px object on the served input is
+# 32 px on a tile's). Kept only when it beats the whole frame alone by TILING_MARGIN: it costs
+# about 1 + 1.2·scale² whole-frame runs (bench/results/tiling.md).
+TILING_CANDIDATES = (TilingSpec((2, 2), 0.2, 1.5), TilingSpec((2, 2), 0.2, 2.0))
+TILING_MARGIN = 0.01
 # Validation instances a label's own best-F1 threshold counts as, against the pooled one.
 THRESHOLD_PRIOR = 10.0
 
@@ -62,6 +72,15 @@ def choose_nms_iou(scores: dict[float, float]) -> float:
     beats it by :data:`NMS_MARGIN` (``scores`` must hold the default)."""
     best = max(scores, key=lambda iou: scores[iou])
     return best if scores[best] >= scores[DEFAULT_NMS_IOU] + NMS_MARGIN else DEFAULT_NMS_IOU
+
+
+def choose_tiling(off: float, scores: dict[TilingSpec, float]) -> TilingSpec | None:
+    """The tiling with the best validation score if it beats ``off`` (the whole frame alone)
+    by :data:`TILING_MARGIN`, else ``None`` (off)."""
+    if not scores:
+        return None
+    best = max(scores, key=lambda t: scores[t])
+    return best if scores[best] >= off + TILING_MARGIN else None
 
 
 def label_thresholds(per_label: dict[str, Any], prior: float = THRESHOLD_PRIOR) -> dict[str, float]:

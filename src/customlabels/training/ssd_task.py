@@ -26,8 +26,8 @@ from customlabels.inference.preprocess import Letterbox
 from customlabels.inference.ssd import SsdDecodeParams, decode_ssd, ssd_anchors
 from customlabels.training.backbone import Backbone
 from customlabels.training.backbone_ssd import SSDMobileNetV2
+from customlabels.training.cached_detector import CachedDetectorTask
 from customlabels.training.config import TrainConfig
-from customlabels.training.detector_task import CachedDetectorTask
 from customlabels.training.selection import DEFAULT_NMS_IOU
 from customlabels.training.ssd import SSDCriterion, SSDDetector, SSDHead
 from customlabels.training.views import CachedView
