@@ -51,6 +51,7 @@ DATASET = {
     "bee-crops-ft0": "bee-crops",
     "bee-crops-ft2": "bee-crops",
     **{f"{d}-ssd": d for d in SSD_SETS},
+    **{f"{d}-ssdfull": d for d in ("bees", "bccd")},
     "bccd": "bccd",
     "bee-crops": "bee-crops",
 }
@@ -80,6 +81,10 @@ CONFIGS = {
     # the rest of the automatic recipe unchanged (compare with bees / bccd / bee-crops at the
     # same budget: --runs bees-ssd:300 bees-ssd:900 bccd-ssd:300 bees:300 bees:900 bccd:300).
     **{f"{d}-ssd": {"model": {"backbone": "mobilenetv2-ssd-coco"}} for d in SSD_SETS},
+    # Issue 15, lever 1(b): the whole COCO SSD (its extra layers and box predictors kept, new
+    # class predictors), served at the SSD recipe's size (bees: 1728 px long side, ≈ 40-px bees;
+    # compare with bees / bccd and -ssd: --runs bees-ssdfull:300 bccd-ssdfull:300).
+    **{f"{d}-ssdfull": {"model": {"head": "ssd"}} for d in ("bees", "bccd")},
 }
 DEFAULT_RUNS = ["bees:900", "bccd:300", "bee-crops:300", "bees-plain:300", "bees:300", "bees:600"]
 

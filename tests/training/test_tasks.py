@@ -7,8 +7,8 @@ import pytest
 
 from customlabels.core.dataset import Task
 from customlabels.errors import ConfigError
-from customlabels.training.config import TaskChoice
-from customlabels.training.tasks import TASKS, adapter_for
+from customlabels.training.config import HeadName, TaskChoice
+from customlabels.training.tasks import DETECTION_HEADS, TASKS, adapter_for
 
 
 def test_every_resolved_task_has_an_adapter() -> None:
@@ -30,3 +30,11 @@ def test_each_task_names_its_own_card_task() -> None:
 def test_auto_must_be_resolved_by_the_recipe_first() -> None:
     with pytest.raises(ConfigError, match="task: expected one of"):
         adapter_for(TaskChoice.AUTO)
+
+
+@pytest.mark.parametrize("head", list(HeadName), ids=str)
+def test_every_detector_head_has_a_detection_adapter(head: HeadName) -> None:
+    adapter = adapter_for(TaskChoice.DETECTION, head)
+    assert adapter is DETECTION_HEADS[head]
+    assert adapter.card_task == Task.OBJECT_LOCALIZATION
+    assert adapter_for(TaskChoice.DETECTION) is TASKS[TaskChoice.DETECTION]  # fcos, the default

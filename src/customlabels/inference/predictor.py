@@ -10,6 +10,7 @@ with the whole frame's (:mod:`customlabels.inference.tiling`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,48 @@ from customlabels.errors import InvalidParameterError
 from customlabels.inference.calibration import Calibration
 from customlabels.inference.decode import FcosDecodeParams, decode_classifier, decode_fcos
 from customlabels.inference.preprocess import preprocess
+from customlabels.inference.ssd import SsdDecodeParams, decode_ssd, ssd_anchors
 from customlabels.inference.tiling import merge_detections, tile_detections, tiling_applies
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "detection_decoder"]
+
+# One image's ONNX outputs (batch dimension dropped) and input (H, W) -> boxes, scores, labels.
+Decoder = Callable[[list[np.ndarray], tuple[int, int]], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _fcos_decoder(head: dict[str, Any]) -> Decoder:
+    params = FcosDecodeParams.from_head(head)
+    return lambda out, hw: decode_fcos(out[0], out[1], out[2], hw, params)
+
+
+def _ssd_decoder(head: dict[str, Any]) -> Decoder:
+    params = SsdDecodeParams.from_head(head)
+    anchors: dict[tuple[int, int], np.ndarray] = {}  # per input size: served at one size
+
+    def decode(out: list[np.ndarray], hw: tuple[int, int]) -> tuple[Any, Any, Any]:
+        if hw not in anchors:
+            anchors[hw] = ssd_anchors(hw, params)
+        return decode_ssd(out[0], out[1], hw, params, anchors[hw])
+
+    return decode
+
+
+# model.json head "type" -> its decoder (a card without a type is an FCOS detector).
+_DECODERS: dict[str, Callable[[dict[str, Any]], Decoder]] = {
+    "fcos": _fcos_decoder,
+    "ssd": _ssd_decoder,
+}
+
+
+def detection_decoder(head: dict[str, Any]) -> Decoder:
+    """The numpy decoder of a detector's ``model.json`` ``head``."""
+    kind = str(head.get("type", "fcos"))
+    try:
+        return _DECODERS[kind](head)
+    except KeyError:
+        raise InvalidParameterError(
+            f"model.json head.type: expected one of {sorted(_DECODERS)}, got {kind!r}"
+        ) from None
 
 
 class Predictor:
@@ -35,7 +75,14 @@ class Predictor:
         self.card = card
         self.session = session
         self.model_dir = model_dir
-        self._decode = FcosDecodeParams.from_head(card.head)
+        self._decode = (
+            detection_decoder(card.head) if card.task == Task.OBJECT_LOCALIZATION else None
+        )
+        if card.tiling is not None and card.head.get("type", "fcos") != "fcos":
+            raise InvalidParameterError(
+                f"{model_dir}: model.json tiling: expected an FCOS head, got "
+                f"{card.head.get('type')!r} (the SSD head is served whole, untiled)"
+            )
         self.calibration = Calibration.from_card(card.labels, card.calibration)
 
     @classmethod
@@ -86,15 +133,15 @@ class Predictor:
                 boxes=None,
                 raw_scores=scores,
             )
-        cls_logits, regression, centerness = outputs[:3]
-        boxes, scores, labels = decode_fcos(
-            cls_logits[0], regression[0], centerness[0], tensor.shape[1:], self._decode
-        )
+        assert self._decode is not None  # a detector's card
+        hw = (int(tensor.shape[1]), int(tensor.shape[2]))
+        boxes, scores, labels = self._decode([o[0] for o in outputs], hw)
         boxes = box.to_original(boxes)
         tiling = self.card.tiling
         if tiling is not None and tiling_applies(image.size, self.card.input):
-            tiles = tile_detections(self.raw, image, self.card.input, self._decode, tiling)
-            boxes, scores, labels = merge_detections([(boxes, scores, labels), tiles], self._decode)
+            fcos = FcosDecodeParams.from_head(self.card.head)  # tiling: FCOS cards only (init)
+            tiles = tile_detections(self.raw, image, self.card.input, fcos, tiling)
+            boxes, scores, labels = merge_detections([(boxes, scores, labels), tiles], fcos)
         return Detections(
             scores=self.calibration.apply(scores, labels),
             class_ids=labels,

@@ -2,8 +2,8 @@
 
 An adapter builds its feature cache (:meth:`TaskAdapter.build`), owns the trainable module,
 draws a batch from the cache and returns the losses, evaluates on the validation split, and
-builds the full module that is exported to ONNX. The adapters are in ``detector_task.py`` and
-``classifier_task.py``, looked up by task in ``tasks.TASKS``.
+builds the full module that is exported to ONNX. The adapters are in ``detector_task.py``,
+``ssd_task.py`` and ``classifier_task.py``, looked up by task (and detector head) in ``tasks.py``.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ __all__ = [
     "BackboneName",
     "Device",
     "EvalConfig",
+    "HeadName",
     "InputConfig",
     "ModelConfig",
     "OptimConfig",
@@ -70,6 +71,16 @@ class BackboneName(StrEnum):
     MOBILENETV2_SSD_COCO = "mobilenetv2-ssd-coco"
 
 
+class HeadName(StrEnum):
+    """Detector heads (each a ``DETECTION_HEADS`` entry in ``training/tasks.py``)."""
+
+    # FPN + FCOS head, trained from scratch on the backbone's maps (the default).
+    FCOS = "fcos"
+    # The whole COCO SSD of mobilenetv2-ssd-coco: its extra layers and box predictors kept, new
+    # class predictors (issue 15, lever 1b).
+    SSD = "ssd"
+
+
 def _zero_or_side(value: int) -> int:
     if value != 0 and (value < 64 or value % 32):
         raise ValueError("0 or a multiple of 32 ≥ 64")
@@ -93,6 +104,9 @@ class _Section(BaseModel):
 class ModelConfig(_Section):
     # Pretrained feature extractor: efficientnet-lite0 or mobilenetv2-ssd-coco (docs/training.md).
     backbone: Annotated[BackboneName, Field(strict=False)] = BackboneName.EFFICIENTNET_LITE0
+    # Detector head: fcos (FPN + FCOS) or ssd (the whole COCO SSD, its box predictors kept; needs
+    # backbone mobilenetv2-ssd-coco, which the recipe then picks). docs/training.md.
+    head: Annotated[HeadName, Field(strict=False)] = HeadName.FCOS
     # Width of the FPN and of the FCOS head (detector only); GroupNorm uses 32 groups.
     fpn_channels: Annotated[int, Field(gt=0, multiple_of=32)] = 64
     # 3×3 conv + GroupNorm + ReLU layers in each FCOS head branch.

@@ -5,6 +5,11 @@ Only the fields the user did not set (in ``--config``) are chosen here:
 - ``input.width/height``: the served input. The median object should be about
   ``TARGET_OBJECT_PX`` pixels on the network input (FCOS's finest level has stride 8), within
   ``[MIN_SIDE, MAX_SIDE]`` for the long side, with the dataset's typical aspect ratio.
+  With ``model.head: ssd`` the cap is ``SSD_MAX_SIDE``: the SSD's smallest anchors are 30 px
+  (0.1 × its 300-px input) and its next ones 60 px, so the median object should reach ~40 px
+  even on the bee frames (1728: bees ≈ 40 px; 1280 leaves them at ≈ 29 px). The SSD is fully
+  convolutional: a larger input gives more anchors of the same pixel sizes.
+- ``model.backbone``: ``mobilenetv2-ssd-coco`` with ``model.head: ssd`` (the head is its own).
 - ``input.crop``: training crops (320 px) of views of that size: small objects are trained at
   the resolution they are detected at, on crops, while detection runs on the whole frame.
 - ``augment.scale_min/max``: wider scale jitter for small objects (scale diversity).
@@ -23,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from customlabels.core.dataset import ImageRecord, Task
-from customlabels.training.config import TaskChoice, TrainConfig
+from customlabels.errors import ConfigError
+from customlabels.training.config import BackboneName, HeadName, TaskChoice, TrainConfig
 
 __all__ = ["CACHE_SHARE", "DatasetSummary", "auto_config", "is_set", "max_views", "summarize"]
 
@@ -31,6 +37,7 @@ TARGET_OBJECT_PX = 40.0
 # 1280 (not 960): bee F1 0.708 vs 0.657, bee AP@0.5 0.716 vs 0.633 at 15 minutes, 9.4 ms per
 # 0.1 MP in ONNX Runtime (bench/results/training.md).
 MIN_SIDE, MAX_SIDE = 384, 1280
+SSD_MAX_SIDE = 1728
 CLASSIFIER_SIDE = 224
 CACHE_SHARE = 0.35  # of the time budget spent computing cached views, at most
 CACHE_MAX_BYTES = 3 * 1024**3
@@ -115,8 +122,18 @@ def auto_config(
         c = base.resolved(changes)
         notes.append(f"classifier at {c.input.width}×{c.input.height}")
         return c, notes
+    max_side = MAX_SIDE
+    if base.model.head == HeadName.SSD:
+        ssd = BackboneName.MOBILENETV2_SSD_COCO
+        if is_set(user, "model.backbone") and base.model.backbone != ssd:
+            raise ConfigError(
+                f"model.head: ssd expected model.backbone: {ssd.value} (or unset), "
+                f"got {base.model.backbone.value}"
+            )
+        changes["model.backbone"] = ssd.value
+        max_side = SSD_MAX_SIDE
     rel = summary.median_rel_box if math.isfinite(summary.median_rel_box) else 0.1
-    long_side = min(MAX_SIDE, max(MIN_SIDE, _round32(TARGET_OBJECT_PX / max(rel, 1e-3))))
+    long_side = min(max_side, max(MIN_SIDE, _round32(TARGET_OBJECT_PX / max(rel, 1e-3))))
     aspect = summary.median_aspect
     # The short side is rounded up so the letterboxed image fills the long side.
     if aspect >= 1:

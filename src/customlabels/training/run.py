@@ -152,7 +152,7 @@ def train_dataset(
         for note in notes:
             log.info("recipe: %s", note)
         device, backbone = _start(cfg)
-        adapter = adapter_for(cfg.task)
+        adapter = adapter_for(cfg.task, cfg.model.head)
         spec = _input_spec(cfg, adapter, backbone)
         log.info(
             "splits: %d train, %d validation, %d test images; task %s; device %s",
