@@ -140,6 +140,8 @@ def tiny_detector_data(bees_manifest: Path):  # type: ignore[no-untyped-def]
             "input": {"width": 640, "height": 384},
             "augment": {"views_per_image": 1},
             "optim": {"steps": 100, "batch_size": 8},
+            # The sliced-inference choice (off by default) runs in every test run.
+            "eval": {"tiling": True},
         }
     )
     return train, val, test, config

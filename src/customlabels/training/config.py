@@ -195,8 +195,11 @@ class EvalConfig(_Section):
     nms_iou: Annotated[float | None, Field(gt=0, le=1)] = None
     # Sliced inference (detector): after the NMS choice, score validation with overlapping
     # magnified tiles merged in, and keep it (model.json "tiling") only where it beats the whole
-    # frame alone; false: never. Off where validation frames fit the served input.
-    tiling: bool = True
+    # frame alone; false: never. Off where validation frames fit the served input. Off by
+    # default: the choice runs the tiles of every validation frame in torch, and its time comes
+    # out of the budget (130 s of a 5-minute bee run: 100 steps instead of ~650), while no
+    # trained model has yet been measured to gain from tiles (bench/results/tiling.md).
+    tiling: bool = False
     topk_per_level: Positive = 1000
     max_detections: Positive = 1000
 
