@@ -120,11 +120,16 @@ class CachedDetectorTask(Generic[P]):
         self.module.to(device)
         rf = repeat_factors(train_records, len(labels), config.augment.repeat_threshold)
         self.weights = np.array([rf[v.image_index] for v in views], dtype=np.float64)
+        self._setup_head()
 
     # --- what a head supplies ---------------------------------------------------------------
 
     def _head_modules(self) -> dict[str, nn.Module]:
         """The head's trainable modules (``module`` entries besides ``tail``)."""
+        raise NotImplementedError
+
+    def _setup_head(self) -> None:
+        """The head's loss and decoding parameters, once ``module`` exists (end of ``__init__``)."""
         raise NotImplementedError
 
     def _crop_losses(

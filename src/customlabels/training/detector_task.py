@@ -6,27 +6,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from customlabels.core.dataset import ImageRecord
 from customlabels.core.detections import Detections
-from customlabels.core.model_card import InputSpec, TilingSpec
+from customlabels.core.model_card import TilingSpec
 from customlabels.inference.decode import FcosDecodeParams, decode_fcos
-from customlabels.inference.preprocess import Letterbox
 from customlabels.inference.tiling import (
     Triplet,
     merge_detections,
     tile_detections,
     tiling_applies,
 )
-from customlabels.training.backbone import Backbone
 from customlabels.training.cached_detector import CachedDetectorTask
-from customlabels.training.config import TrainConfig
 from customlabels.training.detector import FCOSCriterion, FCOSDetector, FCOSNeckHead
 from customlabels.training.selection import (
     DEFAULT_NMS_IOU,
@@ -34,7 +29,7 @@ from customlabels.training.selection import (
     Evaluation,
     choose_tiling,
 )
-from customlabels.training.views import CachedView, load_image
+from customlabels.training.views import load_image
 
 __all__ = ["DetectorTask"]
 
@@ -44,36 +39,15 @@ log = logging.getLogger(__name__)
 class DetectorTask(CachedDetectorTask[FcosDecodeParams]):
     """FPN + FCOS head (``model.head: fcos``, the default); ``module``: ``neck_head``, ``tail``."""
 
-    def __init__(
-        self,
-        config: TrainConfig,
-        backbone: Backbone,
-        labels: list[str],
-        views: list[CachedView],
-        train_records: Sequence[ImageRecord],
-        val_records: Sequence[ImageRecord],
-        val_feats: list[tuple[list[torch.Tensor], Letterbox]],
-        spec: InputSpec,
-        device: torch.device,
-    ) -> None:
-        super().__init__(
-            config,
-            backbone,
-            labels,
-            views,
-            train_records,
-            val_records,
-            val_feats,
-            spec,
-            device,
-        )
-        m, e = config.model, config.eval
+    def _setup_head(self) -> None:
+        m, e = self.config.model, self.config.eval
+        strides = self.backbone.spec.strides
         neck_head = self.module["neck_head"]
         assert isinstance(neck_head, FCOSNeckHead)
-        self.criterion = FCOSCriterion(neck_head, backbone.spec.strides, m.center_sampling_radius)
+        self.criterion = FCOSCriterion(neck_head, strides, m.center_sampling_radius)
         self.decode = FcosDecodeParams(
-            strides=backbone.spec.strides,
-            anchor_sizes=backbone.spec.strides,
+            strides=strides,
+            anchor_sizes=strides,
             score_threshold=e.score_threshold,
             topk_per_level=e.topk_per_level,
             nms_iou=DEFAULT_NMS_IOU if e.nms_iou is None else e.nms_iou,

@@ -12,25 +12,18 @@ step's cost that of a 320-pixel input whatever the served size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from customlabels.core.dataset import ImageRecord
-from customlabels.core.model_card import InputSpec
 from customlabels.errors import ConfigError
-from customlabels.inference.preprocess import Letterbox
 from customlabels.inference.ssd import SsdDecodeParams, decode_ssd, ssd_anchors
-from customlabels.training.backbone import Backbone
 from customlabels.training.backbone_ssd import SSDMobileNetV2
 from customlabels.training.cached_detector import CachedDetectorTask
-from customlabels.training.config import TrainConfig
 from customlabels.training.selection import DEFAULT_NMS_IOU
 from customlabels.training.ssd import SSDCriterion, SSDDetector, SSDHead
-from customlabels.training.views import CachedView
 
 __all__ = ["SSDDetectorTask"]
 
@@ -39,47 +32,25 @@ class SSDDetectorTask(CachedDetectorTask[SsdDecodeParams]):
     """The whole COCO SSD (``module``: ``head``, the SSD's extra layers and predictors, and
     ``tail``, the fine-tuned trunk stages) trained on crops of cached trunk features."""
 
-    def __init__(
-        self,
-        config: TrainConfig,
-        backbone: Backbone,
-        labels: list[str],
-        views: list[CachedView],
-        train_records: Sequence[ImageRecord],
-        val_records: Sequence[ImageRecord],
-        val_feats: list[tuple[list[torch.Tensor], Letterbox]],
-        spec: InputSpec,
-        device: torch.device,
-    ) -> None:
-        if not isinstance(backbone, SSDMobileNetV2):
+    def _head_modules(self) -> dict[str, nn.Module]:
+        if not isinstance(self.backbone, SSDMobileNetV2):
             raise ConfigError(
                 f"model.head: ssd expected model.backbone: mobilenetv2-ssd-coco, "
-                f"got {backbone.spec.name}"
+                f"got {self.backbone.spec.name}"
             )
-        self.ssd = backbone
-        super().__init__(
-            config,
-            backbone,
-            labels,
-            views,
-            train_records,
-            val_records,
-            val_feats,
-            spec,
-            device,
-        )
-        e = config.eval
+        self.ssd = self.backbone
+        return {"head": SSDHead(self.ssd, len(self.labels), seed=self.config.seed)}
+
+    def _setup_head(self) -> None:
+        e = self.config.eval
         self.decode = SsdDecodeParams(
             score_threshold=e.score_threshold,
             topk_per_level=e.topk_per_level,
             nms_iou=DEFAULT_NMS_IOU if e.nms_iou is None else e.nms_iou,
             max_detections=e.max_detections,
         )
-        self.criterion = SSDCriterion(self.decode, len(labels))
+        self.criterion = SSDCriterion(self.decode, len(self.labels))
         self._anchors: dict[tuple[int, int], np.ndarray] = {}
-
-    def _head_modules(self) -> dict[str, nn.Module]:
-        return {"head": SSDHead(self.ssd, len(self.labels), seed=self.config.seed)}
 
     def _ssd_head(self) -> SSDHead:
         head = self.module["head"]
