@@ -24,7 +24,16 @@ from customlabels.pipeline.job import ImageMessage
 from customlabels.pipeline.retry import OutagePolicy, backoff_delay, through_outages
 from customlabels.pipeline.worker import WorkerOptions, error_record, process_image
 
-__all__ = ["QUEUE_NAME", "TASK_NAME", "WorkerSettings", "create_app", "run_worker", "send_job"]
+__all__ = [
+    "QUEUE_NAME",
+    "TASK_NAME",
+    "WorkerSettings",
+    "create_app",
+    "new_app",
+    "run_worker",
+    "send_job",
+    "worker_argv",
+]
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +148,47 @@ def _detect(task: Task, message: dict[str, Any]) -> str:
     return result.outcome.value
 
 
+def new_app(name: str, broker: str, queue: str, visibility_timeout_s: float, **conf: Any) -> Celery:
+    """A Celery app with the delivery settings every customlabels queue shares: one message at
+    a time per worker process, acknowledged late, JSON only, no results, the broker retried at
+    start; ``conf`` adds or overrides (e.g. ``task_reject_on_worker_lost``)."""
+    app = Celery(name, broker=broker, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=queue,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": visibility_timeout_s},
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        **conf,
+    )
+    return app
+
+
+def worker_argv(queue: str, name: str, concurrency: int, loglevel: str) -> list[str]:
+    """``worker_main`` arguments of a prefork worker of ``queue``, named ``name-PID@HOST``."""
+    import os
+    import socket
+
+    return [
+        "worker",
+        f"--loglevel={loglevel}",
+        "--pool=prefork",
+        f"--concurrency={concurrency}",
+        "-Q",
+        queue,
+        "-n",
+        f"{name}-{os.getpid()}@{socket.gethostname()}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+
+
 def create_app(broker: str, visibility_timeout_s: float = 3600.0) -> Celery:
     """A Celery app with the pipeline's delivery settings and its one task.
 
@@ -147,19 +197,8 @@ def create_app(broker: str, visibility_timeout_s: float = 3600.0) -> Celery:
         visibility_timeout_s: Redis only: an unacknowledged message (its worker machine died)
             is delivered again after this long. Keep it above the longest job.
     """
-    app = Celery("customlabels", broker=broker, set_as_current=False)
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
-        task_default_queue=QUEUE_NAME,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": visibility_timeout_s},
-        worker_hijack_root_logger=False,
-        worker_send_task_events=False,
+    app = new_app(
+        "customlabels", broker, QUEUE_NAME, visibility_timeout_s, task_reject_on_worker_lost=True
     )
     app.task(name=TASK_NAME, bind=True, max_retries=None)(_detect)
     return app
@@ -178,27 +217,10 @@ def run_worker(
     loglevel: str = "INFO",
 ) -> None:
     """Run a Celery worker (prefork pool of ``concurrency`` processes) until stopped."""
-    import os
-    import socket
-
     from customlabels.pipeline.ledger import ledger_url_for
 
     ledger_url_for(broker, settings.ledger_url)  # refuse a bad configuration before starting
     _Context.settings = settings
     _Context.broker = broker
     app = create_app(broker, visibility_timeout_s)
-    app.worker_main(
-        argv=[
-            "worker",
-            f"--loglevel={loglevel}",
-            "--pool=prefork",
-            f"--concurrency={concurrency}",
-            "-Q",
-            QUEUE_NAME,
-            "-n",
-            f"customlabels-{os.getpid()}@{socket.gethostname()}",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-    )
+    app.worker_main(argv=worker_argv(QUEUE_NAME, "customlabels", concurrency, loglevel))

@@ -41,9 +41,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -55,6 +53,7 @@ from celery import Celery, Task
 from sqlalchemy import select
 
 from customlabels.errors import ConfigError
+from customlabels.pipeline.celery_app import new_app, worker_argv
 from customlabels.service.catalog import VersionRow, VersionStatus
 from customlabels.service.train_claim import (
     Claim,
@@ -105,20 +104,15 @@ def create_train_app(broker: str, visibility_timeout_s: float = 3600.0) -> Celer
             this long; harmless here (the claim makes it a no-op), so no need to exceed the
             longest training.
     """
-    app = Celery("customlabels-train", broker=broker, set_as_current=False)
-    app.conf.update(
-        task_acks_late=True,  # no second job held while one trains (see the module's rules)
-        task_reject_on_worker_lost=False,  # a killed job fails by heartbeat, never re-runs
-        worker_prefetch_multiplier=1,
-        task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
-        task_default_queue=TRAIN_QUEUE,
-        broker_connection_retry_on_startup=True,
+    app = new_app(
+        "customlabels-train",
+        broker,
+        TRAIN_QUEUE,
+        visibility_timeout_s,
+        # a killed job fails by heartbeat, never re-runs (see the module's rules); acks_late
+        # (shared) keeps a worker from holding a second job while one trains
+        task_reject_on_worker_lost=False,
         broker_connection_timeout=4.0,
-        broker_transport_options={"visibility_timeout": visibility_timeout_s},
-        worker_hijack_root_logger=False,
-        worker_send_task_events=False,
     )
     app.task(name=TRAIN_TASK, bind=True)(_train)
     return app
@@ -223,21 +217,7 @@ def run_train_worker(
     _Worker.train_command = train_command
     app = create_train_app(broker, visibility_timeout_s)
     log.info("training worker: queue %s on %s", TRAIN_QUEUE, broker)
-    app.worker_main(
-        argv=[
-            "worker",
-            f"--loglevel={loglevel}",
-            "--pool=prefork",
-            f"--concurrency={concurrency}",
-            "-Q",
-            TRAIN_QUEUE,
-            "-n",
-            f"customlabels-train-{os.getpid()}@{socket.gethostname()}",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-    )
+    app.worker_main(argv=worker_argv(TRAIN_QUEUE, "customlabels-train", concurrency, loglevel))
 
 
 # --- the server side ---------------------------------------------------------------------------
