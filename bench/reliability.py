@@ -396,7 +396,7 @@ def _write(
         "",
         "The server tunes glibc's malloc itself (`customlabels.inference.allocator`: mmap "
         "threshold fixed at 1 MiB, 2 arenas), and a failed use case's exception comes back from "
-        "the thread pool without a reference cycle (`customlabels.api.threads`). "
+        "the thread pool without a reference cycle (`customlabels.service.threads`). "
         "During a run the RSS swings with the requests in "
         "flight; a leak shows in the RSS *at rest*, read after each run once the server is "
         f"idle (under {IDLE_CPU:g}% CPU for 1 s: clients stopped, v2 loaded again). "

@@ -27,12 +27,12 @@ from customlabels.api.awsjson import TARGET_PREFIX, call_operation
 from customlabels.api.errors import AWS_JSON, error_response, install_error_handlers
 from customlabels.api.limits import RequestLimits
 from customlabels.api.rest import router
-from customlabels.api.threads import in_thread
 from customlabels.console import install_console
 from customlabels.errors import InvalidParameterError
 from customlabels.service.context import Context, open_context
 from customlabels.service.pipeline_runner import start_embedded_pipeline
 from customlabels.service.settings import ServiceSettings
+from customlabels.service.threads import in_thread
 
 __all__ = ["create_app"]
 

@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from customlabels.api.auth import authenticate
-from customlabels.api.threads import in_thread
 from customlabels.errors import ImageTooLargeError, InvalidParameterError
 from customlabels.service import projects, versions
 from customlabels.service.context import Context
+from customlabels.service.threads import in_thread
 
 __all__ = ["router"]
 

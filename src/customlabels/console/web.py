@@ -19,11 +19,11 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.concurrency import run_in_threadpool
 
 from customlabels import __version__
 from customlabels.console.security import Session
 from customlabels.service.context import Context
+from customlabels.service.threads import in_thread
 
 __all__ = [
     "PREFIX",
@@ -92,8 +92,9 @@ def session_of(request: Request) -> Session:
 
 
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a (blocking) use case in the thread pool."""
-    return await run_in_threadpool(fn, *args, **kwargs)
+    """Run a (blocking) use case in the thread pool (a failed one frees its frames at once:
+    :func:`~customlabels.service.threads.in_thread`)."""
+    return await in_thread(fn, *args, **kwargs)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -1,12 +1,15 @@
 """Running a use case in the thread pool without keeping a failed request's memory alive.
 
-starlette's ``run_in_threadpool`` (AnyIO) hands a worker's exception back through an asyncio
-future: the exception's traceback holds the awaiting coroutine's frame, which holds the future,
-which holds the exception. That reference cycle keeps every frame of the failed call alive,
-with its locals (the request body, the decoded image, Pillow's half-decoded buffers), until
-Python's cycle collector happens to run a full collection. Under the reliability load
-(``bench/reliability.py --probe``) that was 1,700–3,600 objects and 50–100 MiB waiting at
-rest after each 30-s run, every one of them a failed DetectCustomLabels.
+The REST and JSON APIs and the console (each an HTTP layer above the service) await their
+blocking use cases through :func:`in_thread`.
+
+AnyIO's ``to_thread.run_sync`` (starlette's ``run_in_threadpool``) hands a worker's exception
+back through an asyncio future: the exception's traceback holds the awaiting coroutine's frame,
+which holds the future, which holds the exception. That reference cycle keeps every frame of
+the failed call alive, with its locals (the request body, the decoded image, Pillow's
+half-decoded buffers), until Python's cycle collector happens to run a full collection. Under the
+reliability load (``bench/reliability.py --probe``) that was 1,700–3,600 objects and 50–100 MiB
+waiting at rest after each 30-s run, every one of them a failed DetectCustomLabels.
 
 :func:`in_thread` brings the exception back as a value instead, so no future holds it, and
 re-raises it on the event loop. A service error (:class:`~customlabels.errors.CustomLabelsError`,
@@ -16,11 +19,12 @@ other exception keeps its traceback for the log of the 500 it becomes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
 
 from customlabels.errors import CustomLabelsError
 
@@ -51,7 +55,7 @@ async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         Whatever ``fn`` raises (a :class:`~customlabels.errors.CustomLabelsError` without its
         worker traceback or chained exceptions).
     """
-    outcome = await run_in_threadpool(_call, fn, *args, **kwargs)
+    outcome = await anyio.to_thread.run_sync(functools.partial(_call, fn, *args, **kwargs))
     if isinstance(outcome, _Failed):
         error = outcome.error
         del outcome

@@ -1,4 +1,4 @@
-"""Use cases run in the thread pool (`customlabels.api.threads.in_thread`): a failed call's
+"""Use cases run in the thread pool (`customlabels.service.threads.in_thread`): a failed call's
 frames are freed when its error is handled, not at the cycle collector's next full pass."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from starlette.concurrency import run_in_threadpool
 
-from customlabels.api.threads import in_thread
 from customlabels.errors import InvalidImageError
+from customlabels.service.threads import in_thread
 
 
 class Buffer:
