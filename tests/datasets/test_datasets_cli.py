@@ -90,3 +90,20 @@ def test_stats_and_validate_give_per_label_advice(bee_crops_manifest: Path) -> N
     )
     drone = next(e for e in data["advice"]["labels"] if e["label"] == "drone")
     assert drone["train_groups"] == 1 and drone["validation_instances"] == 0
+
+
+def test_an_option_the_format_does_not_take_is_refused_by_its_flag(
+    datasets_dir: Path, tmp_path: Path
+) -> None:
+    voc = str(datasets_dir / "bccd" / "voc")
+    endpoint = ["--s3-endpoint-url", "http://127.0.0.1:1"]
+    stats = runner.invoke(app, ["dataset", "stats", voc, "--from", "voc", *endpoint])
+    assert stats.exit_code != 0
+    assert str(stats.exception) == (
+        "--from voc does not take --s3-endpoint-url; it takes --images-dir"
+    )
+    out = str(tmp_path / "out")
+    convert = ["dataset", "convert", voc, out, "--from", "voc", "--to", "yolo"]
+    prefix = runner.invoke(app, [*convert, "--ref-prefix", "s3://b/"])
+    assert "--to yolo does not take --ref-prefix" in str(prefix.exception)
+    assert not (tmp_path / "out").exists()  # refused before anything was read or written

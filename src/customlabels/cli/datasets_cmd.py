@@ -34,6 +34,31 @@ def register(app: typer.Typer) -> None:
     app.add_typer(dataset_app, name="dataset")
 
 
+# The format options these commands set, by the flag a user gives them with.
+_FLAGS = {
+    "bucket_map": "--bucket-map",
+    "fetch": "--s3-endpoint-url",
+    "images_dir": "--images-dir",
+    "ref_prefix": "--ref-prefix",
+}
+
+
+def _check_flags(fmt: str, verb: str, options: dict[str, Any]) -> None:
+    """Refuse, by its flag, an option given that format ``fmt`` does not ``verb`` with."""
+    from customlabels.errors import InvalidParameterError
+    from customlabels.formats.registry import option_names
+
+    takes = option_names(fmt, verb)
+    unknown = [_FLAGS[k] for k, v in options.items() if v is not None and k not in takes]
+    if unknown:
+        side = "--from" if verb == "load" else "--to"
+        flags = [_FLAGS[k] for k in takes if k in _FLAGS]
+        raise InvalidParameterError(
+            f"{side} {fmt} does not take {', '.join(unknown)}; "
+            + (f"it takes {', '.join(flags)}" if flags else "it takes none of these options")
+        )
+
+
 def _bucket_map(items: list[str] | None) -> dict[str, Path]:
     from customlabels.formats.refs import parse_bucket_map
 
@@ -253,6 +278,7 @@ def stats(
         "bucket_map": _bucket_map(bucket_map) if bucket_map else None,
         "fetch": _fetch(s3_endpoint_url),
     }
+    _check_flags(fmt, "load", options)
     dataset = load(fmt, source, **options)
     result = dataset_stats(dataset)
     advice = advise_dataset(dataset) if len(dataset) else None
@@ -315,15 +341,15 @@ def convert(
     """Convert between groundtruth, coco, voc, yolo and folders (boxes kept to the pixel)."""
     from customlabels.formats import ValidationReport, load, save
 
+    options: dict[str, Any] = {
+        "bucket_map": _bucket_map(bucket_map) if bucket_map else None,
+        "fetch": _fetch(s3_endpoint_url),
+        "images_dir": images_dir,
+    }
+    _check_flags(from_fmt, "load", options)
+    _check_flags(to_fmt, "save", {"ref_prefix": ref_prefix})
     report = ValidationReport(source=str(source))
-    dataset = load(
-        from_fmt,
-        source,
-        report=report,
-        bucket_map=_bucket_map(bucket_map) if bucket_map else None,
-        fetch=_fetch(s3_endpoint_url),
-        images_dir=images_dir,
-    )
+    dataset = load(from_fmt, source, report=report, **options)
     typer.echo(
         f"read {len(dataset)} images, {dataset.num_boxes} boxes, {len(dataset.labels)} labels "
         f"from {source} ({from_fmt})"

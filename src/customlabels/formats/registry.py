@@ -15,7 +15,15 @@ from typing import Any
 from customlabels.core.dataset import Dataset
 from customlabels.errors import InvalidParameterError
 
-__all__ = ["DatasetFormat", "available_formats", "get_format", "load", "register_format", "save"]
+__all__ = [
+    "DatasetFormat",
+    "available_formats",
+    "get_format",
+    "load",
+    "option_names",
+    "register_format",
+    "save",
+]
 
 Loader = Callable[..., Dataset]
 Saver = Callable[..., None]
@@ -68,15 +76,26 @@ def get_format(name: str) -> DatasetFormat:
         ) from None
 
 
+def _takes(func: Callable[..., Any] | None) -> list[str]:
+    if func is None:
+        return []
+    return sorted(k for k in inspect.signature(func).parameters if k not in ("path", "dataset"))
+
+
+def option_names(fmt: str, verb: str) -> list[str]:
+    """The options format ``fmt``'s ``load`` or ``save`` (``verb``) takes."""
+    spec = get_format(fmt)
+    return _takes(spec.load if verb == "load" else spec.save)
+
+
 def _options(
     func: Callable[..., Any], fmt: str, verb: str, options: dict[str, Any]
 ) -> dict[str, Any]:
     """Drop ``None`` options; refuse one the format's function does not take."""
     given = {k: v for k, v in options.items() if v is not None}
-    accepted = inspect.signature(func).parameters
-    unknown = sorted(k for k in given if k not in accepted)
+    takes = _takes(func)
+    unknown = sorted(k for k in given if k not in takes)
     if unknown:
-        takes = sorted(k for k in accepted if k not in ("path", "dataset"))
         raise InvalidParameterError(
             f"format {fmt!r} does not {verb} with {unknown}; it takes {takes}"
         )
