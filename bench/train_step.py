@@ -4,11 +4,14 @@ caching one augmented view costs, whole or cut to a 512-px window (12 bee frames
 served at 1280×736, scale jitter 0.7–1.8).
 
     .venv/bin/python bench/train_step.py [--repeats 15] [--threads 2] [--backbone NAME] [--compile]
+    .venv/bin/python bench/train_step.py --shapes   # batch and crop shape of the default step
 
 One batch of eight 320² crops (random pixels, two boxes each), AdamW; median of ``--repeats``
 steps after 3 warm-up steps, and the ratio to the head-only step measured in the same process.
 Results: ``bench/results/training-step.md`` (``training-step-NAME.md`` for another backbone than
-the default, e.g. ``--backbone mobilenetv2-ssd-coco``).
+the default, e.g. ``--backbone mobilenetv2-ssd-coco``). ``--shapes`` times the default step
+(stride-16/32 stages fine-tuned) at other batch sizes and crop sides instead, per crop pixel
+against eight 320² crops: ``bench/results/training-step-shapes.md``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from customlabels.training.detector import FCOSCriterion, FCOSNeckHead
 RESULTS = Path(__file__).resolve().parent / "results" / "training-step.md"
 BEES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bees" / "output.manifest"
 MODES = {"head only (cached C3–C5)": 0, "+ stride-32 stage": 1, "+ stride-16/32 stages": 2}
+# (batch, crop side): the default's eight 320² crops first, then the same pixels cut otherwise,
+# then more and fewer pixels per step
+SHAPES = [(8, 320), (16, 224), (4, 448), (2, 640), (16, 320), (4, 320), (8, 256), (8, 384)]
 
 
 def step_times(
@@ -106,6 +112,33 @@ def view_times(window: int, levels: int, backbone_name: str) -> list[float]:
     return times
 
 
+def shapes(repeats: int, threads: int, backbone: str) -> None:
+    """The default step's cost per crop pixel at each of :data:`SHAPES`."""
+    rows = []
+    for batch, side in SHAPES:
+        times, _ = step_times("+ stride-16/32 stages", repeats, backbone, batch, side)
+        rows.append((batch, side, statistics.median(times)))
+    per = [t / (b * s * s / 1e5) for b, s, t in rows]
+    lines = [
+        "# Detector training step: batch and crop shape (bench/train_step.py --shapes)",
+        "",
+        f"Backbone {backbone}, stride-16/32 stages fine-tuned over cached maps (the default "
+        f"step); {os.cpu_count()} CPU cores, torch {torch.__version__}, {threads} threads; "
+        f"median of {repeats} steps; × = seconds per crop pixel against eight 320² crops, "
+        "measured in the same process.",
+        "",
+        "| batch × crop | s per step | ms per 0.1 MP of crop | × 8×320² per pixel |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {b} × {s}² | {t:.3f} | {1000 * q:.1f} | {q / per[0]:.2f} |"
+            for (b, s, t), q in zip(rows, per, strict=True)
+        ),
+    ]
+    out = RESULTS.with_name("training-step-shapes.md")
+    out.write_text("\n".join(lines) + "\n")
+    print(out.read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=15)
@@ -116,8 +149,14 @@ def main() -> None:
     parser.add_argument(
         "--backbone", choices=list(BackboneName), default=BackboneName.EFFICIENTNET_LITE0.value
     )
+    parser.add_argument(
+        "--shapes", action="store_true", help="time the default step at other batch/crop shapes"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.shapes:
+        shapes(args.repeats, args.threads, args.backbone)
+        return
     rows = []
     for mode in [*MODES, "whole backbone"]:
         times, warmup = step_times(mode, args.repeats, args.backbone)
