@@ -77,3 +77,43 @@ def test_tuning_keeps_large_blocks_mapped_and_caps_the_arenas() -> None:
 def test_a_setting_from_the_environment_wins(env: dict[str, str], applied: dict[str, int]) -> None:
     result = _run("tune", **env)
     assert result["applied"] == applied
+
+
+# The feature cache's pattern: temporaries from the heap, each followed by a block that is kept,
+# so the freed temporaries are holes the heap cannot shrink past (each temporary a little larger
+# than the last, as the views' sizes vary, and the kept blocks larger than a hole, so neither
+# fills an earlier one). Reports the
+# process's resident MiB after the temporaries are freed, and after release_free_memory().
+TRIM_SCRIPT = """
+import ctypes, json
+from customlabels.inference.allocator import release_free_memory
+
+def rss_mib():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+
+kept = []
+for i in range(200):
+    temporary = bytearray(2**20 + 8192 * i)  # a little too big for the last hole
+    ctypes.memset((ctypes.c_char * len(temporary)).from_buffer(temporary), 1, len(temporary))
+    kept.append(bytearray(2 * 2**20))
+    del temporary
+held = rss_mib()
+released = release_free_memory()
+print(json.dumps({"held": held, "after": rss_mib(), "released": released}))
+"""
+
+
+def test_release_free_memory_hands_back_the_holes_between_kept_blocks() -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUN"))}
+    done = subprocess.run(
+        [sys.executable, "-c", TRIM_SCRIPT],
+        # 1 MiB blocks from the heap, as the dynamic threshold gives them once it has risen
+        env={**clean, "PYTHONPATH": str(SRC), "MALLOC_MMAP_THRESHOLD_": str(4 * 2**20)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result["released"] is True
+    assert result["held"] - result["after"] > 100, result  # MiB of the ~200 freed

@@ -26,6 +26,7 @@ from torchvision.transforms import v2
 from customlabels.core.dataset import ImageRecord
 from customlabels.core.model_card import InputSpec
 from customlabels.errors import DatasetError, ImageTooLargeError, InvalidImageError
+from customlabels.inference.allocator import release_free_memory
 from customlabels.inference.preprocess import Letterbox, preprocess
 from customlabels.io.images import open_image_file
 from customlabels.training.backbone import Backbone, BackboneSpec
@@ -36,6 +37,7 @@ __all__ = ["CachedView", "Crop", "build_views", "load_image", "sample_crops", "v
 log = logging.getLogger(__name__)
 
 MIN_VIEWS = 32
+TRIM_EVERY = 25  # views between handing the heap's free pages back (inference/allocator.py)
 
 
 @dataclass
@@ -218,6 +220,8 @@ def build_views(
                 log.info("view cache: time share used after %d views", len(views))
                 return views
             views.append(make_view(records[i], i, v, backbone, inp, aug, seed, device, levels))
+            if len(views) % TRIM_EVERY == 0:
+                release_free_memory()  # the temporaries' holes between the kept maps
             if len(views) % 100 == 0:
                 log.info("view cache: %d views", len(views))
             if progress is not None:
