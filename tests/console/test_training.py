@@ -40,6 +40,14 @@ def test_a_failed_training_shows_its_reason_and_log(
     assert "Start the model</button>" not in failed and "Use it from code" not in failed
 
 
+def test_the_version_form_offers_the_server_default_budget(
+    console: Console, bee_project: str
+) -> None:
+    """The form's budget is the server's ``--train-time-budget`` (60 s in these tests)."""
+    page = console.get(f"/console/projects/{bee_project}").text
+    assert re.search(r'<input id="v-budget" name="budget_s"[^>]* value="60">', page), page
+
+
 def test_cancel_a_training(console: Console, bee_project: str) -> None:
     page = console.post(
         f"/console/projects/{bee_project}/versions", {"version": "c1", "budget_s": "600"}

@@ -123,3 +123,11 @@ def test_example_configs_load(path: Path) -> None:
                 assert getattr(getattr(config, section), name) == value
         else:
             assert getattr(config, section) == fields
+
+
+def test_one_default_budget_for_the_cli_the_service_and_the_console() -> None:
+    from customlabels.core.durations import DEFAULT_TIME_BUDGET_S
+    from customlabels.service.settings import ServiceSettings
+
+    assert TrainConfig().time_budget_s == DEFAULT_TIME_BUDGET_S == 1800.0
+    assert ServiceSettings().train_time_budget_s == DEFAULT_TIME_BUDGET_S

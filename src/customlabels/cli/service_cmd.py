@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from customlabels.core.durations import DEFAULT_TIME_BUDGET_S
 from customlabels.errors import InvalidParameterError
 
 __all__ = ["register"]
@@ -101,8 +102,10 @@ def serve(
     s3_endpoint_url: str | None = typer.Option(
         None, "--s3-endpoint-url", help="S3-compatible store for buckets instead."
     ),
-    train_time_budget: str = typer.Option(
-        "15m", help="Training budget of CreateProjectVersion (e.g. 90s, 15m, 2h)."
+    train_time_budget: str | None = typer.Option(
+        None,
+        help="Training budget of CreateProjectVersion (e.g. 90s, 15m, 2h; default "
+        f"{DEFAULT_TIME_BUDGET_S / 60:g}m).",
     ),
     max_image_bytes: int | None = typer.Option(
         None, help="Largest image accepted as request bytes (default: the service's 4 MiB)."
@@ -146,7 +149,6 @@ def serve(
         buckets,
         database_url=database_url,
         s3_endpoint_url=s3_endpoint_url,
-        train_time_budget_s=parse_duration(train_time_budget, "--train-time-budget"),
         threads_per_session=threads,
         auth=not no_auth,
         host=host,
@@ -156,6 +158,8 @@ def serve(
         train_runner=train_runner,
         train_broker=train_broker,
     )
+    if train_time_budget is not None:
+        settings.train_time_budget_s = parse_duration(train_time_budget, "--train-time-budget")
     if max_image_bytes is not None:
         settings.request_limits = replace(settings.request_limits, max_bytes=max_image_bytes)
     run(settings.with_env_credentials(), log_level=log_level)

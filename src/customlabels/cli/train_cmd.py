@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from customlabels.core.durations import parse_duration
+from customlabels.core.durations import DEFAULT_TIME_BUDGET_S, parse_duration
 from customlabels.errors import InvalidParameterError
 
 
@@ -25,7 +25,11 @@ def train(
         typer.Option(help="Test manifest (default: a group-aware 20% split of MANIFEST)."),
     ] = None,
     time_budget: Annotated[
-        str | None, typer.Option(help="Wall-clock budget for the whole run: 900, 15m, 1h.")
+        str | None,
+        typer.Option(
+            help="Wall-clock budget for the whole run: 900, 15m, 1h (default "
+            f"{DEFAULT_TIME_BUDGET_S / 60:g}m)."
+        ),
     ] = None,
     config: Annotated[
         Path | None, typer.Option(help="config.yaml with any knob changed (docs/training.md).")

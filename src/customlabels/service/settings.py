@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from customlabels.core.durations import DEFAULT_TIME_BUDGET_S
 from customlabels.errors import ConfigError
 from customlabels.io.images import DEFAULT_LIMITS, REQUEST_LIMITS, ImageLimits
 
@@ -59,7 +60,7 @@ class ServiceSettings:
     database_url: str | None = None
     buckets_dir: Path | None = None
     s3_endpoint_url: str | None = None
-    train_time_budget_s: float = 15 * 60.0
+    train_time_budget_s: float = DEFAULT_TIME_BUDGET_S
     request_limits: ImageLimits = REQUEST_LIMITS
     s3_limits: ImageLimits = DEFAULT_LIMITS
     access_key_id: str | None = None

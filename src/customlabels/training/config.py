@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
 )
 
+from customlabels.core.durations import DEFAULT_TIME_BUDGET_S
 from customlabels.errors import ConfigError
 
 __all__ = [
@@ -210,7 +211,7 @@ class TrainConfig(_Section):
     # Enums are read from their names in YAML (strict typing would want an enum instance).
     task: Annotated[TaskChoice, Field(strict=False)] = TaskChoice.AUTO
     # Seconds for the whole run (caching, training, validation); used when optim.steps is null.
-    time_budget_s: Annotated[float, Field(gt=0)] = 900.0
+    time_budget_s: Annotated[float, Field(gt=0)] = DEFAULT_TIME_BUDGET_S
     seed: int = 0
     device: Annotated[Device, Field(strict=False)] = Device.AUTO
     # CPU threads for torch (0 = the idle cores: all of them on an idle machine, 1 on a busy one).

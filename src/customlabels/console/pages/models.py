@@ -28,11 +28,12 @@ async def train(
     request: Request,
     name: str,
     version: Annotated[str, Form(max_length=255)],
-    budget_s: Annotated[float, Form(gt=0, le=7 * 24 * 3600)] = 900,
+    budget_s: Annotated[float | None, Form(gt=0, le=7 * 24 * 3600)] = None,
     expert_config: Annotated[str, Form()] = "",
 ) -> Response:
-    """CreateProjectVersion with the budget as the ``customlabels:time-budget`` tag and the
-    optional expert config (YAML; its shape checked by the service, its fields by the child)."""
+    """CreateProjectVersion with the budget (none: the server's default) as the
+    ``customlabels:time-budget`` tag and the optional expert config (YAML; its shape checked by
+    the service, its fields by the child)."""
     ctx = ctx_of(request)
     arn = await call(projects.project_arn_of, ctx, name)
     await call(
@@ -41,7 +42,7 @@ async def train(
         arn,
         version.strip(),
         testing_data={"AutoCreate": True} if not await call(_has_test, ctx, name) else None,
-        tags={TIME_BUDGET_TAG: f"{budget_s:g}"},
+        tags={TIME_BUDGET_TAG: f"{budget_s:g}"} if budget_s is not None else None,
         expert_config=expert_config,
     )
     return done(

@@ -57,8 +57,9 @@ async def create_project(request: Request, name: Annotated[str, Form(max_length=
 
 @router.get("/projects/{name}")
 async def project_page(request: Request, name: str) -> Response:
-    view = await call(project_view, ctx_of(request), name)
-    return render(request, "project.html", **view)
+    ctx = ctx_of(request)
+    view = await call(project_view, ctx, name)
+    return render(request, "project.html", budget_s=ctx.settings.train_time_budget_s, **view)
 
 
 @router.get("/projects/{name}/delete")
