@@ -57,7 +57,8 @@ def main() -> None:
         ).stdout.splitlines()
         if (REPO / f).is_file()
     )
-    first_room = CALL_LIMIT - tree - _size(sorted(wheels.iterdir()))
+    wheel_bytes = _size(sorted(wheels.iterdir()))
+    first_room = CALL_LIMIT - tree - wheel_bytes
     images = sorted((BEES / "images").iterdir())
     parts: list[list[Path]] = [[], []]
     for image in images:
@@ -72,7 +73,7 @@ def main() -> None:
     second = tree + _size(parts[1]) + (BEES / "output.manifest").stat().st_size
     if second > CALL_LIMIT:
         raise SystemExit(f"the second call would send {second / 2**20:.1f} MiB: over the limit")
-    mib = [(tree + _size(sorted(wheels.iterdir())) + _size(parts[0])) / 2**20, second / 2**20]
+    mib = [(tree + wheel_bytes + _size(parts[0])) / 2**20, second / 2**20]
     print(
         f"{OUT}: wheels + {len(parts[0])} frames ({mib[0]:.1f} MiB with the tree), then "
         f"{len(parts[1])} frames + manifest ({mib[1]:.1f} MiB)"

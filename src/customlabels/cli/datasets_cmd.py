@@ -46,15 +46,14 @@ _FLAGS = {
 def _check_flags(fmt: str, verb: str, options: dict[str, Any]) -> None:
     """Refuse, by its flag, an option given that format ``fmt`` does not ``verb`` with."""
     from customlabels.errors import InvalidParameterError
-    from customlabels.formats.registry import option_names
+    from customlabels.formats.registry import option_names, unsupported_options
 
-    takes = option_names(fmt, verb)
-    unknown = [_FLAGS[k] for k, v in options.items() if v is not None and k not in takes]
+    unknown = unsupported_options(fmt, verb, options)
     if unknown:
         side = "--from" if verb == "load" else "--to"
-        flags = [_FLAGS[k] for k in takes if k in _FLAGS]
+        flags = [_FLAGS[k] for k in option_names(fmt, verb) if k in _FLAGS]
         raise InvalidParameterError(
-            f"{side} {fmt} does not take {', '.join(unknown)}; "
+            f"{side} {fmt} does not take {', '.join(_FLAGS[k] for k in unknown)}; "
             + (f"it takes {', '.join(flags)}" if flags else "it takes none of these options")
         )
 

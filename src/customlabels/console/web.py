@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
@@ -38,7 +37,6 @@ __all__ = [
 ]
 
 PREFIX = "/console"
-T = TypeVar("T")
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -91,10 +89,8 @@ def session_of(request: Request) -> Session:
     return session
 
 
-async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a (blocking) use case in the thread pool (a failed one frees its frames at once:
-    :func:`~customlabels.service.threads.in_thread`)."""
-    return await in_thread(fn, *args, **kwargs)
+# Runs a (blocking) use case in the thread pool; a failed one frees its frames at once.
+call = in_thread
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

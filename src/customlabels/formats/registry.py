@@ -23,6 +23,7 @@ __all__ = [
     "option_names",
     "register_format",
     "save",
+    "unsupported_options",
 ]
 
 Loader = Callable[..., Dataset]
@@ -76,30 +77,29 @@ def get_format(name: str) -> DatasetFormat:
         ) from None
 
 
-def _takes(func: Callable[..., Any] | None) -> list[str]:
+def option_names(fmt: str, verb: str) -> list[str]:
+    """The options format ``fmt``'s ``load`` or ``save`` (``verb``) takes."""
+    spec = get_format(fmt)
+    func = spec.load if verb == "load" else spec.save
     if func is None:
         return []
     return sorted(k for k in inspect.signature(func).parameters if k not in ("path", "dataset"))
 
 
-def option_names(fmt: str, verb: str) -> list[str]:
-    """The options format ``fmt``'s ``load`` or ``save`` (``verb``) takes."""
-    spec = get_format(fmt)
-    return _takes(spec.load if verb == "load" else spec.save)
+def unsupported_options(fmt: str, verb: str, options: dict[str, Any]) -> list[str]:
+    """The options given (not ``None``) that format ``fmt``'s ``verb`` does not take."""
+    takes = option_names(fmt, verb)
+    return sorted(k for k, v in options.items() if v is not None and k not in takes)
 
 
-def _options(
-    func: Callable[..., Any], fmt: str, verb: str, options: dict[str, Any]
-) -> dict[str, Any]:
+def _options(fmt: str, verb: str, options: dict[str, Any]) -> dict[str, Any]:
     """Drop ``None`` options; refuse one the format's function does not take."""
-    given = {k: v for k, v in options.items() if v is not None}
-    takes = _takes(func)
-    unknown = sorted(k for k in given if k not in takes)
+    unknown = unsupported_options(fmt, verb, options)
     if unknown:
         raise InvalidParameterError(
-            f"format {fmt!r} does not {verb} with {unknown}; it takes {takes}"
+            f"format {fmt!r} does not {verb} with {unknown}; it takes {option_names(fmt, verb)}"
         )
-    return given
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def load(fmt: str, path: Path | str, **options: Any) -> Dataset:
@@ -108,7 +108,7 @@ def load(fmt: str, path: Path | str, **options: Any) -> Dataset:
     Options set to ``None`` are ignored, so callers may pass every option they have.
     """
     spec = get_format(fmt)
-    return spec.load(Path(path), **_options(spec.load, fmt, "load", options))
+    return spec.load(Path(path), **_options(fmt, "load", options))
 
 
 def save(fmt: str, dataset: Dataset, path: Path | str, **options: Any) -> None:
@@ -119,4 +119,4 @@ def save(fmt: str, dataset: Dataset, path: Path | str, **options: Any) -> None:
             f"format {fmt!r} can be read but not written; expected one of "
             f"{available_formats(writable=True)}"
         )
-    spec.save(dataset, Path(path), **_options(spec.save, fmt, "save", options))
+    spec.save(dataset, Path(path), **_options(fmt, "save", options))

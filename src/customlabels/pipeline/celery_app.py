@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,9 +173,6 @@ def new_app(name: str, broker: str, queue: str, visibility_timeout_s: float, **c
 
 def worker_argv(queue: str, name: str, concurrency: int, loglevel: str) -> list[str]:
     """``worker_main`` arguments of a prefork worker of ``queue``, named ``name-PID@HOST``."""
-    import os
-    import socket
-
     return [
         "worker",
         f"--loglevel={loglevel}",
