@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,49 @@ def test_one_default_budget_for_the_cli_the_service_and_the_console() -> None:
 
     assert TrainConfig().time_budget_s == DEFAULT_TIME_BUDGET_S == 1800.0
     assert ServiceSettings().train_time_budget_s == DEFAULT_TIME_BUDGET_S
+
+
+def _documented_defaults() -> list[tuple[str, str]]:
+    """``(field, default)`` from the knob table of docs/training.md: a row names one or more
+    fields (``optim.batch_size``, ``lr``, … share the first one's section) and one default for
+    all of them or one each."""
+    text = (EXAMPLES.parent / "docs" / "training.md").read_text()
+    table = text.split("## Config knobs", 1)[1].split("\n## ", 1)[0]
+    pairs = []
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`") or "/" in cells[0]:
+            continue  # header, rule, or a range of fields such as scale_min/max
+        names = [n.strip(" `") for n in cells[0].split(",")]
+        section = names[0].rpartition(".")[0]
+        names = [n if "." in n or not section else f"{section}.{n}" for n in names]
+        values = [v.strip() for v in cells[1].split(",")]
+        if len(values) == 1:
+            values *= len(names)
+        assert len(values) == len(names), line
+        pairs += zip(names, values, strict=True)
+    return pairs
+
+
+def _as_documented(value: object, documented: str) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, int | float):
+        return documented if float(documented) == value else str(value)
+    return str(value)
+
+
+def test_the_docs_state_every_default_the_config_has() -> None:
+    pairs = _documented_defaults()
+    assert len(pairs) > 30, "the knob table was found and read"
+    defaults = TrainConfig()
+    for name, documented in pairs:
+        value: object = defaults
+        for part in name.split("."):
+            value = getattr(value, part)
+        if documented != "auto":  # auto: recipe.auto_config chooses it from the data
+            assert _as_documented(value, documented) == documented, (name, value)
