@@ -56,6 +56,7 @@ DATASET = {
     **{f"{d}-ssd": d for d in SSD_SETS},
     **{f"{d}-ssdfull": d for d in ("bees", "bccd")},
     "bees-gpu": "bees",
+    **{f"{d}-ema": d for d in ("bees", "bccd", "bee-crops")},
     "bccd": "bccd",
     "bee-crops": "bee-crops",
 }
@@ -89,6 +90,10 @@ CONFIGS = {
     # class predictors), served at the SSD recipe's size (bees: 1728 px long side, ≈ 40-px bees;
     # compare with bees / bccd and -ssd: --runs bees-ssdfull:300 bccd-ssdfull:300).
     **{f"{d}-ssdfull": {"model": {"head": "ssd"}} for d in ("bees", "bccd")},
+    # Issue 15, quality per step: an exponential moving average of the weights over about 5 %
+    # of the run, validated and kept instead of the trained weights (--runs bees-ema:900
+    # bccd-ema:300 bccd-ema:300:1 bccd-ema:300:2, against bees:900 and bccd's three seeds).
+    **{f"{d}-ema": {"optim": {"ema": 0.05}} for d in ("bees", "bccd", "bee-crops")},
     # Issue 15, lever 5: the recipe on CUDA (bench/gpu_train.sh), four times the CPU's batch
     # (eight 320² crops keep an H200 mostly idle between launches) and the learning rate scaled
     # by its square root. Not yet run: no GPU has been lent to this project.

@@ -250,3 +250,29 @@ def test_config_yaml_round_trips_and_the_given_config_is_untouched(  # type: ign
     assert given.task is TaskChoice.AUTO and loaded.task is TaskChoice.DETECTION
     assert given.eval.nms_iou is None and loaded.eval.nms_iou in NMS_CANDIDATES
     assert loaded.optim.steps == given.optim.steps == 100
+
+
+def test_with_ema_the_average_is_validated_and_kept(  # type: ignore[no-untyped-def]
+    tiny_detector_data, tmp_path: Path
+) -> None:
+    """``optim.ema``: the model kept is the moving average of the weights, not the last
+    trained weights, and the average is in the checkpoint for a resume."""
+    from customlabels.training.loop import ema_decay
+
+    train, val, test, config = tiny_detector_data
+    config = config.resolved({"optim.steps": 30, "optim.ema": 0.2, "eval.every": 30})
+    out = train_dataset(
+        train, tmp_path / "run", test=test, validation=val, config=config, progress=False
+    )
+    state = torch.load(out / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    average = _prefixed(state["ema"], "module.")
+    assert int(state["ema"]["n_averaged"]) == 30
+    assert state["best"]["step"] == 30
+    kept, trained = state["best"]["state"], state["module"]
+    assert kept.keys() == average.keys() == trained.keys()
+    for key in kept:
+        torch.testing.assert_close(kept[key], average[key], rtol=0, atol=0, msg=key)
+    moved = [k for k, v in kept.items() if v.is_floating_point() and not torch.equal(v, trained[k])]
+    assert len(moved) > len(kept) // 2, "the average trails the trained weights"
+    assert ema_decay(0.2, 30) == pytest.approx(1 - 1 / 6)
+    assert ema_decay(0.05, 10) == 0.0  # a window under one step: the weights themselves

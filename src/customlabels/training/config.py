@@ -180,6 +180,9 @@ class OptimConfig(_Section):
     final_lr_fraction: Fraction = 0.02
     # Gradient-norm clipping (0 disables).
     clip_grad: Annotated[float, Field(ge=0)] = 10.0
+    # Exponential moving average of the weights over about this fraction of the run's steps,
+    # validated and kept instead of the trained weights (0 = off).
+    ema: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
 
 class EvalConfig(_Section):

@@ -1,5 +1,9 @@
 """The training loop: warm-up + cosine LR, periodic validation, best-model keeping, checkpoints.
 
+With ``optim.ema`` the loop also keeps an exponential moving average of the weights
+(``torch.optim.swa_utils.AveragedModel``); validation, the best model and the result are then
+the average's.
+
 Checkpoints (``checkpoints/last.pt``) hold the trainable weights, the optimizer, every RNG
 state and the history, written after each validation and on Ctrl-C; ``--resume`` continues
 from there. With the same data, seed, step count and thread count on CPU, the result is the
@@ -19,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from customlabels.errors import ConfigError
 from customlabels.training.adapter import TaskAdapter
@@ -64,6 +69,11 @@ def lr_at(step: int, total: int, o: OptimConfig) -> float:
     t = (step - warm) / max(1, total - warm)
     floor = o.lr * o.final_lr_fraction
     return floor + (o.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def ema_decay(fraction: float, total_steps: int) -> float:
+    """The per-step decay of an average over about ``fraction`` of ``total_steps`` steps."""
+    return 1.0 - 1.0 / max(1.0, fraction * total_steps)
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
@@ -117,6 +127,25 @@ def run_loop(
             resume["best"],
         )
         log.info("resumed at step %d of %d", step, total_steps)
+    averaged: AveragedModel | None = None
+    if optim.ema:
+        averaged = AveragedModel(
+            module,
+            multi_avg_fn=get_ema_multi_avg_fn(ema_decay(optim.ema, total_steps)),
+            use_buffers=True,
+        )
+        if resume is not None:
+            averaged.load_state_dict(resume["ema"])
+    kept = averaged.module if averaged is not None else module  # validated and kept
+
+    def evaluate() -> Any:
+        trained = task.module
+        task.module = kept  # type: ignore[assignment]
+        try:
+            return task.evaluate()
+        finally:
+            task.module = trained
+
     csv_path = out_dir / "metrics.csv"
     if resume is None or not csv_path.exists():
         with csv_path.open("w", newline="") as fh:
@@ -135,6 +164,7 @@ def run_loop(
                 "elapsed_s": elapsed0 + time.monotonic() - t0,
                 "best": best,
                 "total_steps": total_steps,
+                "ema": averaged.state_dict() if averaged is not None else None,
             },
         )
 
@@ -175,6 +205,8 @@ def run_loop(
             if optim.clip_grad:
                 torch.nn.utils.clip_grad_norm_(params, optim.clip_grad)
             opt.step()
+            if averaged is not None:
+                averaged.update_parameters(module)
             step += 1
             for k, v in losses.items():
                 running.setdefault(k, []).append(float(v.detach()))
@@ -184,7 +216,7 @@ def run_loop(
             out_of_time = deadline is not None and step >= min_steps and time.monotonic() > deadline
             if step % eval_every == 0 or step == total_steps or out_of_time:
                 t_eval = time.monotonic()
-                ev = task.evaluate()
+                ev = evaluate()
                 t_eval = time.monotonic() - t_eval
                 if deadline is not None and not retimed and step < total_steps:
                     # Budget runs: re-plan the step count once from the speed actually seen
@@ -200,6 +232,10 @@ def run_loop(
                     if step_cap is not None:
                         total_steps = min(total_steps, max(step + 1, step_cap))
                     eval_every = max(1, math.ceil(total_steps * eval_every / planned))
+                    if averaged is not None:
+                        averaged.multi_avg_fn = get_ema_multi_avg_fn(
+                            ema_decay(optim.ema, total_steps)
+                        )
                     bar.total = total_steps
                     log.info("re-planned: %.3f s per step -> %d steps", per_step, total_steps)
                 last_map = float(ev.summary.get("map50", ev.score))
@@ -219,7 +255,7 @@ def run_loop(
                         "step": step,
                         "eval": ev.summary,
                         "thr": ev.thresholds,
-                        "state": copy.deepcopy(module.state_dict()),
+                        "state": copy.deepcopy(kept.state_dict()),
                     }
                 log.info(
                     "step %d/%d loss %.4f val score %.4f mAP@0.5 %.4f (best %.4f @ %d)",
@@ -247,7 +283,7 @@ def run_loop(
         steps=step,
         best_step=best["step"],
         best_score=best["score"],
-        best_state=best["state"] or copy.deepcopy(module.state_dict()),
+        best_state=best["state"] or copy.deepcopy(kept.state_dict()),
         best_eval=best["eval"],
         thresholds=best["thr"],
         history=history,
