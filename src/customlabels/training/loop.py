@@ -28,6 +28,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from customlabels.errors import ConfigError
 from customlabels.training.adapter import TaskAdapter
 from customlabels.training.config import OptimConfig
+from customlabels.training.selection import Evaluation
 
 __all__ = ["LoopResult", "lr_at", "run_loop"]
 
@@ -134,11 +135,11 @@ def run_loop(
             multi_avg_fn=get_ema_multi_avg_fn(ema_decay(optim.ema, total_steps)),
             use_buffers=True,
         )
-        if resume is not None:
+        if resume is not None and resume.get("ema") is not None:
             averaged.load_state_dict(resume["ema"])
     kept = averaged.module if averaged is not None else module  # validated and kept
 
-    def evaluate() -> Any:
+    def evaluate() -> Evaluation:
         trained = task.module
         task.module = kept  # type: ignore[assignment]
         try:
