@@ -6,14 +6,25 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from starlette.concurrency import run_in_threadpool
 
 from customlabels.errors import InvalidImageError
 from customlabels.service.threads import in_thread
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on a thread of its own, as a server's event loop runs: the pytest worker's
+    thread may hold a running loop already (the console tests' browser, Playwright's sync API,
+    keeps one for the whole session)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main).result()
 
 
 class Buffer:
@@ -51,7 +62,7 @@ def _handled(runner: Callable[..., Awaitable[Any]], error: Exception) -> tuple[b
             return exc
         raise AssertionError("no error")
 
-    caught = asyncio.run(route())
+    caught = run(route())
     return ref[0]() is not None, caught
 
 
@@ -82,4 +93,4 @@ def test_another_error_keeps_its_traceback_for_the_log() -> None:
 
 
 def test_a_result_comes_back() -> None:
-    assert asyncio.run(in_thread(divmod, 7, 2)) == (3, 1)
+    assert run(in_thread(divmod, 7, 2)) == (3, 1)
