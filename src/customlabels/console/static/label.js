@@ -6,7 +6,7 @@
 // the server and shown, never overwritten.
 "use strict";
 
-(function () {
+function startLabeller() {
   const root = document.getElementById("labeller");
   if (!root || !window.Annotorious) return;
   const ds = root.dataset;
@@ -212,4 +212,13 @@
     setTimeout(() => saving.then(() => { window.location.href = url; }), 0);
   }
   window.addEventListener("beforeunload", () => anno.cancelSelected());
+}
+
+// Annotorious scales its drawing layer by the image's natural size: start once the image has
+// loaded (before that its size is 0, and every box and handle would be drawn at Infinity).
+(function () {
+  const img = document.getElementById("label-image");
+  if (!img) return;
+  if (img.complete && img.naturalWidth) startLabeller();
+  else img.addEventListener("load", startLabeller, { once: true });
 })();
