@@ -31,15 +31,6 @@ class Validation:
     score: float
 
 
-@dataclass(frozen=True)
-class Replay:
-    """Where the rule stops a run (``None``: at its end) and the model it keeps: the last best
-    validation, ties included, as ``training.loop`` keeps it."""
-
-    stop: Validation | None
-    kept: Validation
-
-
 def read_history(run_dir: Path) -> list[Validation]:
     with (run_dir / "metrics.csv").open(newline="") as fh:
         return [
@@ -48,18 +39,22 @@ def read_history(run_dir: Path) -> list[Validation]:
         ]
 
 
-def replay(history: list[Validation], patience: float, after: float) -> Replay:
+def kept(history: list[Validation]) -> Validation:
+    """The model ``training.loop`` keeps from these validations: the last best, ties included."""
+    return max(reversed(history), key=lambda v: v.score)
+
+
+def stop(history: list[Validation], patience: float, after: float) -> int | None:
+    """How many validations the rule lets run (``None``: all of them)."""
     total = history[-1].step
-    improved = kept = history[0]  # a tie keeps the later model but is not progress
-    for v in history:
-        if v.score >= kept.score:
-            kept = v
+    improved = history[0]  # a tie is not progress
+    for i, v in enumerate(history):
         if v.score > improved.score:
             improved = v
         late = after * total <= v.step < total
         if late and v.step - improved.step >= patience * total:
-            return Replay(stop=v, kept=kept)
-    return Replay(stop=None, kept=kept)
+            return i + 1
+    return None
 
 
 def kept_notes() -> str:
@@ -92,16 +87,17 @@ def main() -> None:
     ]
     for run_dir in args.runs:
         history = read_history(run_dir)
-        whole = replay(history, patience=2.0, after=1.0).kept
+        whole = kept(history)
         cells = []
         for p in args.patience:
-            r = replay(history, p, args.after)
-            if r.stop is None:
+            n = stop(history, p, args.after)
+            if n is None:
                 cells.append("runs to the end")
                 continue
-            saved = 1 - r.stop.seconds / history[-1].seconds
-            same = "same model" if r.kept.step == whole.step else "an earlier model"
-            cells.append(f"{r.stop.step} · {saved:.0%} · {r.kept.score:.4f} ({same})")
+            at, model = history[n - 1], kept(history[:n])
+            saved = 1 - at.seconds / history[-1].seconds
+            same = "same model" if model.step == whole.step else "an earlier model"
+            cells.append(f"{at.step} · {saved:.0%} · {model.score:.4f} ({same})")
         lines.append(
             f"| {run_dir.name} | {len(history)} | {history[-1].step} | "
             f"{whole.score:.4f} ({whole.step}) | " + " | ".join(cells) + " |"

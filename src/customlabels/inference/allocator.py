@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 
@@ -52,6 +53,7 @@ def _set_by_environment(param: int) -> bool:
     return variable in os.environ or tunable in os.environ.get("GLIBC_TUNABLES", "")
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -8,6 +8,8 @@ builds the full module that is exported to ONNX. The adapters are in ``detector_
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -22,7 +24,7 @@ from customlabels.training.backbone import Backbone
 from customlabels.training.config import TrainConfig
 from customlabels.training.selection import Evaluation
 
-__all__ = ["TaskAdapter", "TaskInputs", "param_groups"]
+__all__ = ["TaskAdapter", "TaskInputs", "param_groups", "using_module"]
 
 
 @dataclass(frozen=True)
@@ -127,3 +129,14 @@ def param_groups(module: nn.ModuleDict, config: TrainConfig) -> list[dict[str, A
     if backbone:
         groups.append({"params": backbone, "lr_scale": config.model.tail_lr_scale})
     return groups
+
+
+@contextmanager
+def using_module(task: TaskAdapter, module: nn.ModuleDict) -> Iterator[None]:
+    """Let ``task`` run with ``module`` in place of its own (a throw-away copy, an average of the
+    weights): adapters reach their weights only through ``task.module``."""
+    saved, task.module = task.module, module
+    try:
+        yield
+    finally:
+        task.module = saved

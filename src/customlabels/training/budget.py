@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from customlabels.training.adapter import TaskAdapter
+from customlabels.training.adapter import TaskAdapter, using_module
 from customlabels.training.config import TrainConfig
 from customlabels.training.recipe import CACHE_SHARE, is_set, max_views
 
@@ -103,19 +103,15 @@ def measure_step(task: TaskAdapter) -> float:
     """Median seconds of a training step, on a throw-away copy of the module (the run's own
     weights and random streams are left as they were)."""
     module = copy.deepcopy(task.module)
-    saved, task.module = task.module, module
     opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-6)
     rng = np.random.default_rng(12345)
     times = []
-    try:
-        with torch.random.fork_rng(devices=[]):
-            for _ in range(4):
-                t = time.monotonic()
-                loss = sum(task.losses(rng).values())
-                opt.zero_grad()
-                loss.backward()  # type: ignore[union-attr]
-                opt.step()
-                times.append(time.monotonic() - t)
-    finally:
-        task.module = saved
+    with using_module(task, module), torch.random.fork_rng(devices=[]):
+        for _ in range(4):
+            t = time.monotonic()
+            loss = sum(task.losses(rng).values())
+            opt.zero_grad()
+            loss.backward()  # type: ignore[union-attr]
+            opt.step()
+            times.append(time.monotonic() - t)
     return float(np.median(times[1:]))

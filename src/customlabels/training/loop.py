@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from customlabels.errors import ConfigError
-from customlabels.training.adapter import TaskAdapter
+from customlabels.training.adapter import TaskAdapter, using_module
 from customlabels.training.config import OptimConfig
-from customlabels.training.selection import Evaluation
 
 __all__ = ["LoopResult", "lr_at", "run_loop"]
 
@@ -137,15 +137,7 @@ def run_loop(
         )
         if resume is not None and resume.get("ema") is not None:
             averaged.load_state_dict(resume["ema"])
-    kept = averaged.module if averaged is not None else module  # validated and kept
-
-    def evaluate() -> Evaluation:
-        trained = task.module
-        task.module = kept  # type: ignore[assignment]
-        try:
-            return task.evaluate()
-        finally:
-            task.module = trained
+    kept: nn.ModuleDict = averaged.module if averaged is not None else module  # type: ignore[assignment]
 
     csv_path = out_dir / "metrics.csv"
     if resume is None or not csv_path.exists():
@@ -217,7 +209,8 @@ def run_loop(
             out_of_time = deadline is not None and step >= min_steps and time.monotonic() > deadline
             if step % eval_every == 0 or step == total_steps or out_of_time:
                 t_eval = time.monotonic()
-                ev = evaluate()
+                with using_module(task, kept):
+                    ev = task.evaluate()
                 t_eval = time.monotonic() - t_eval
                 if deadline is not None and not retimed and step < total_steps:
                     # Budget runs: re-plan the step count once from the speed actually seen

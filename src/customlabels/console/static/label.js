@@ -219,6 +219,13 @@ function startLabeller() {
 (function () {
   const img = document.getElementById("label-image");
   if (!img) return;
-  if (img.complete && img.naturalWidth) startLabeller();
-  else img.addEventListener("load", startLabeller, { once: true });
+  const failed = () => {
+    document.getElementById("save-state").textContent = "The image did not load: nothing can be labelled.";
+  };
+  if (img.complete) {
+    if (img.naturalWidth) startLabeller(); else failed();
+  } else {
+    img.addEventListener("load", startLabeller, { once: true });
+    img.addEventListener("error", failed, { once: true });
+  }
 })();
